@@ -1,0 +1,63 @@
+use crate::Labels;
+
+/// An opaque handle to a series inside a storage engine, returned by [`Appender::append`] so that the
+/// next scrape can append to the same series without looking its labels up again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesRef(pub u64);
+
+/// Why a sample was not accepted. Per-sample errors ([`AppendError::OutOfOrder`],
+/// [`AppendError::DuplicateSample`], [`AppendError::TooOld`]) drop that sample only; the batch goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The sample is older than the newest sample of its series.
+    #[error("out of order sample")]
+    OutOfOrder,
+    /// The series already has a sample at this timestamp with a different value.
+    #[error("duplicate sample for timestamp")]
+    DuplicateSample,
+    /// The sample is older than what the storage still accepts (retention or head window).
+    #[error("out of bounds")]
+    TooOld,
+    /// The label set is not valid (empty, unsorted, duplicate names, or no metric name).
+    #[error("invalid series {0}: {1}")]
+    InvalidSeries(String, &'static str),
+    /// The storage engine could not persist the batch; nothing of it was kept.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl AppendError {
+    /// Whether the error concerns only the one sample (the batch may continue).
+    pub fn is_per_sample(&self) -> bool {
+        matches!(
+            self,
+            AppendError::OutOfOrder | AppendError::DuplicateSample | AppendError::TooOld
+        )
+    }
+}
+
+/// A transaction of samples: everything appended becomes visible together at [`Appender::commit`],
+/// or not at all after [`Appender::rollback`] or a failed commit.
+pub trait Appender: Send {
+    /// Adds one sample. `hint` is a ref returned earlier for the same labels; an engine may ignore it,
+    /// but it must never attach the sample to another series because of it.
+    fn append(
+        &mut self,
+        hint: Option<SeriesRef>,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError>;
+
+    /// Makes the whole batch visible, durably as far as the engine promises.
+    fn commit(self: Box<Self>) -> Result<(), AppendError>;
+
+    /// Discards the batch.
+    fn rollback(self: Box<Self>);
+}
+
+/// Something that hands out appenders: the storage engine, or a test double.
+pub trait Appendable: Send + Sync {
+    /// Starts a new batch.
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
