@@ -241,9 +241,14 @@ mod tests {
             assert!(Duration::parse(s).is_err(), "{s} should be rejected");
         }
         assert_eq!(Duration::parse(""), Err(DurationError::Empty));
+        // Go's scanner reads "1" then the unit "." — hence Prometheus's odd wording here.
         assert_eq!(
             Duration::parse("1.5h").map_err(|e| e.to_string()),
-            Err("not a valid duration string: \"1.5h\"".to_string())
+            Err("unknown unit \".\" in duration \"1.5h\"".to_string())
+        );
+        assert_eq!(
+            Duration::parse("30m1h").map_err(|e| e.to_string()),
+            Err("not a valid duration string: \"30m1h\"".to_string())
         );
         assert_eq!(
             Duration::parse("5min").map_err(|e| e.to_string()),
