@@ -84,11 +84,10 @@ fn parse_raw<T: serde::de::DeserializeOwned>(
             .strip_prefix("unknown field `")
             .and_then(|r| r.split_once('`'))
             .map(|(n, _)| n.to_string())
+            && raw::unsupported_field(&e.field, &name)
         {
-            if raw::unsupported_field(&e.field, &name) {
-                e.kind = ErrorKind::Unsupported;
-                e.message = format!("`{name}` is not supported yet by edgeprom");
-            }
+            e.kind = ErrorKind::Unsupported;
+            e.message = format!("`{name}` is not supported yet by edgeprom");
         }
         e
     })
