@@ -454,15 +454,8 @@ fn build_scrape(
             "converting classic histograms to native histograms",
         ));
     }
-    if let Some(b) = sc
-        .always_scrape_classic_histograms
-        .as_ref()
-        .filter(|b| b.value)
-    {
-        // Without native histogram support every classic histogram is scraped anyway, so
-        // `true` already holds; accepting it changes nothing.
-        let _ = b;
-    }
+    // `always_scrape_classic_histograms` is accepted either way: without native histogram
+    // support every classic histogram is scraped anyway, which is what `true` asks for.
 
     let scheme = match &sc.scheme {
         None => "http".to_string(),
