@@ -61,7 +61,9 @@ pub(crate) struct RawScrape {
     pub scrape_timeout: Option<S<Duration>>,
     pub scrape_protocols: Option<S<Vec<String>>>,
     pub fallback_scrape_protocol: Option<S<String>>,
-    pub always_scrape_classic_histograms: Option<S<bool>>,
+    /// Read only to type-check it: without native histograms, classic ones are always scraped.
+    #[allow(dead_code)]
+    pub always_scrape_classic_histograms: Option<bool>,
     pub convert_classic_histograms_to_nhcb: Option<S<bool>>,
     pub metrics_path: Option<String>,
     pub scheme: Option<S<String>>,
