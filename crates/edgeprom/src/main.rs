@@ -1,1 +1,39 @@
-fn main() {}
+//! The `edgeprom` binary: the server (scrape → storage → HTTP) and its `check` tools.
+
+mod cli;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        Some(cli::Command::Check {
+            what: cli::Check::Config { files },
+        }) => check_config(&files),
+        None => server::run(cli.server),
+    }
+}
+
+/// Prints what `promtool check config` prints; exit code 1 if any file fails.
+fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for file in files {
+        match edgeprom_config::check_config(file) {
+            Ok(report) => print!("{report}"),
+            Err(e) => {
+                println!("Checking {}", file.display());
+                println!("  FAILED: {e}");
+                println!();
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

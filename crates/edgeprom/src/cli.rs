@@ -1,0 +1,115 @@
+//! Command-line flags, spelled as Prometheus spells them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A single-binary, Prometheus-compatible scraper and time-series store for the edge.
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgeprom",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The server's flags.
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+/// Flags of the server (no subcommand).
+#[derive(Debug, clap::Args)]
+pub struct ServerFlags {
+    /// Prometheus configuration file path.
+    #[arg(long = "config.file", default_value = "prometheus.yml")]
+    pub config_file: PathBuf,
+
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub storage_path: PathBuf,
+
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+
+    /// How long to retain samples in storage (Prometheus duration, e.g. 15d).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub retention_time: String,
+
+    /// Maximum number of bytes of storage blocks to retain (e.g. 512MB); 0 disables.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
+    pub retention_size: String,
+
+    /// Enable shutdown and reload via HTTP request (POST /-/quit, POST /-/reload).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Enable API endpoints for admin control actions.
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    /// Accepted for compatibility with Prometheus command lines; edgeprom has no console templates.
+    #[arg(long = "web.console.templates")]
+    pub console_templates: Option<String>,
+
+    /// Accepted for compatibility with Prometheus command lines; edgeprom has no console libraries.
+    #[arg(long = "web.console.libraries")]
+    pub console_libraries: Option<String>,
+}
+
+/// Log severities, as Prometheus names them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including per-scrape failures.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something is wrong but edgeprom keeps going.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, Prometheus's default.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check files, like promtool check.
+    Check {
+        /// What to check.
+        #[command(subcommand)]
+        what: Check,
+    },
+}
+
+/// What `edgeprom check` checks.
+#[derive(Debug, Subcommand)]
+pub enum Check {
+    /// Check that configuration files are valid, like `promtool check config`.
+    Config {
+        /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,301 @@
+//! The server: loads the configuration, opens storage, runs the scrape manager and the HTTP
+//! endpoints, and reloads on SIGHUP or `POST /-/reload`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edgeprom_config::Config;
+use edgeprom_scrape::{Manager, ScrapeMetrics};
+use edgeprom_storage::Storage;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+
+use crate::cli::{LogFormat, LogLevel, ServerFlags};
+
+struct App {
+    config_file: PathBuf,
+    lifecycle: bool,
+    manager: Manager,
+    registry: Registry,
+    reload_lock: tokio::sync::Mutex<()>,
+    last_reload_ok: Gauge,
+    last_reload_time: Gauge<f64, AtomicU64>,
+    ready: AtomicBool,
+    quit: Notify,
+}
+
+/// Runs until SIGINT/SIGTERM or `POST /-/quit`.
+pub fn run(flags: ServerFlags) -> ExitCode {
+    init_logging(flags.log_level, flags.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "starting the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "edgeprom stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        // Logs go to stderr, as Prometheus's do, leaving stdout to tools.
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("error loading config ({0})")]
+    Config(#[from] edgeprom_config::ConfigError),
+    #[error("opening storage: {0}")]
+    Storage(#[from] edgeprom_storage::StorageError),
+    #[error("invalid --storage.tsdb.retention.time {0:?}: {1}")]
+    Retention(String, String),
+    #[error("listening on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
+    for (flag, value) in [
+        ("web.console.templates", &flags.console_templates),
+        ("web.console.libraries", &flags.console_libraries),
+    ] {
+        if value.is_some() {
+            tracing::warn!(
+                flag,
+                "flag accepted for compatibility and ignored: edgeprom has no consoles"
+            );
+        }
+    }
+    if flags.retention_size != "0" {
+        tracing::warn!(
+            size = %flags.retention_size,
+            "--storage.tsdb.retention.size is not enforced yet: the in-memory head has no blocks to delete"
+        );
+    }
+    let retention = edgeprom_config::Duration::parse(&flags.retention_time)
+        .map_err(|e| ServeError::Retention(flags.retention_time.clone(), e.to_string()))?;
+
+    let config = Config::load(&flags.config_file)?;
+    let storage = Arc::new(Storage::open(
+        &flags.storage_path,
+        edgeprom_storage::Options {
+            retention_ms: retention.as_millis() as i64,
+        },
+    )?);
+
+    let mut registry = Registry::default();
+    let scrape_metrics = Arc::new(ScrapeMetrics::register(&mut registry));
+    let last_reload_ok = Gauge::default();
+    let last_reload_time = Gauge::<f64, AtomicU64>::default();
+    registry.register(
+        "prometheus_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful",
+        last_reload_ok.clone(),
+    );
+    registry.register(
+        "prometheus_config_last_reload_success_timestamp_seconds",
+        "Timestamp of the last successful configuration reload",
+        last_reload_time.clone(),
+    );
+    let manager = Manager::new(storage.clone(), scrape_metrics);
+    manager.apply_config(&config);
+    last_reload_ok.set(1);
+    last_reload_time.set(unix_now());
+    tracing::info!(file = %flags.config_file.display(), jobs = config.scrape_configs.len(), "configuration loaded");
+
+    let app = Arc::new(App {
+        config_file: flags.config_file.clone(),
+        lifecycle: flags.enable_lifecycle,
+        manager,
+        registry,
+        reload_lock: tokio::sync::Mutex::new(()),
+        last_reload_ok,
+        last_reload_time,
+        ready: AtomicBool::new(false),
+        quit: Notify::new(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(&flags.listen_address)
+        .await
+        .map_err(|e| ServeError::Listen(flags.listen_address.clone(), e))?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(flags.listen_address.clone(), e))?;
+    tracing::info!(address = %local, "listening");
+
+    tokio::spawn(reload_on_sighup(app.clone()));
+    tokio::spawn(retention_loop(storage));
+    app.ready.store(true, std::sync::atomic::Ordering::Release);
+
+    let shutdown_app = app.clone();
+    let server = axum::serve(listener, routes(app.clone())).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = termination_signal() => tracing::info!("received termination signal"),
+            _ = shutdown_app.quit.notified() => tracing::info!("received /-/quit"),
+        }
+    });
+    let result = server.await;
+    app.manager.stop();
+    result.map_err(|e| ServeError::Listen(flags.listen_address, e))
+}
+
+fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/-/quit", post(quit).put(quit))
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut body = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &app.registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthy() -> &'static str {
+    "edgeprom Server is Healthy.\n"
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.ready.load(std::sync::atomic::Ordering::Acquire) {
+        "edgeprom Server is Ready.\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+async fn reload(State(app): State<Arc<App>>) -> Response {
+    if !app.lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    }
+    match reload_config(&app).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn quit(State(app): State<Arc<App>>) -> Response {
+    if !app.lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    }
+    app.quit.notify_one();
+    "Requesting termination... Goodbye!\n".into_response()
+}
+
+/// Loads the configuration file again; on error the running configuration stays in force.
+async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
+    let _serial = app.reload_lock.lock().await;
+    match Config::load(&app.config_file) {
+        Ok(cfg) => {
+            app.manager.apply_config(&cfg);
+            app.last_reload_ok.set(1);
+            app.last_reload_time.set(unix_now());
+            tracing::info!(file = %app.config_file.display(), "configuration reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            app.last_reload_ok.set(0);
+            tracing::error!(error = %e, "reloading configuration failed; keeping the running one");
+            Err(e)
+        }
+    }
+}
+
+async fn reload_on_sighup(app: Arc<App>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let _ = reload_config(&app).await;
+    }
+}
+
+async fn termination_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+async fn retention_loop(storage: Arc<Storage>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        storage.apply_retention((unix_now() * 1000.0) as i64);
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,644 @@
+//! One target's scrape loop: when to scrape, what a scrape stores, and what a failure stores.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use edgeprom_config::{ScrapeConfig, ScrapeProtocol, relabel};
+use edgeprom_exposition::{Entry, Format, ParseError, Parser};
+use edgeprom_model::{
+    AppendError, Appendable, Appender, Labels, LabelsBuilder, SeriesRef, names, stale_nan,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::JobClient;
+use crate::manager::{TargetHealth, TargetStatus};
+use crate::metrics::{IntervalLabels, ScrapeMetrics, TargetLabels};
+use crate::target::Target;
+
+/// Why a scrape stored nothing but its report series; the text becomes the target's `lastError`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ScrapeError {
+    #[error("{0}")]
+    Http(String),
+    #[error("server returned HTTP status {0}")]
+    Status(String),
+    #[error("body size limit exceeded ({0} bytes)")]
+    BodySizeLimit(u64),
+    #[error("context deadline exceeded (scrape timeout {0:?})")]
+    Timeout(Duration),
+    #[error(
+        "received unsupported Content-Type {0:?} and no fallback_scrape_protocol specified for target"
+    )]
+    ContentType(String),
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("sample limit exceeded ({found} > {limit})")]
+    SampleLimit { found: usize, limit: u64 },
+    #[error("{0}")]
+    LabelLimit(String),
+    #[error("__name__ label is missing after relabeling ({0})")]
+    NameMissing(String),
+    #[error("storage: {0}")]
+    Storage(#[from] AppendError),
+    #[error("{0}")]
+    Client(String),
+}
+
+/// Settings a running loop picks up on reload without a gap in its scrapes.
+pub(crate) struct LoopSettings {
+    pub target: Target,
+    pub config: Arc<ScrapeConfig>,
+    pub client: Arc<Result<JobClient, String>>,
+}
+
+/// How a loop is told to stop.
+#[derive(Clone)]
+pub(crate) struct StopHandle {
+    pub cancel: CancellationToken,
+    /// Whether to write stale markers after the last scrape (target gone) or not (shutdown).
+    pub mark_stale: Arc<AtomicBool>,
+}
+
+/// A cached series: the exposition text's final labels (after target labels and metric relabelling)
+/// and the storage ref, so a steady-state scrape neither builds labels nor looks them up.
+struct CacheEntry {
+    /// `None` when metric relabelling dropped the series.
+    labels: Option<Labels>,
+    sref: Option<SeriesRef>,
+    /// The sample carried its own timestamp: no stale marker is written for it (Prometheus's rule).
+    explicit_ts: bool,
+    /// The scrape iteration that last stored a sample for it.
+    seen: u64,
+}
+
+#[derive(Default)]
+struct SeriesCache {
+    index: HashMap<Box<str>, usize>,
+    entries: Vec<CacheEntry>,
+}
+
+impl SeriesCache {
+    /// Drops entries not seen in the last successful scrape once they dominate the cache, so churned
+    /// series do not accumulate forever.
+    fn compact(&mut self, alive_iter: u64) {
+        let alive = self.entries.iter().filter(|e| e.seen == alive_iter).count();
+        if self.entries.len() <= 2 * alive + 1024 {
+            return;
+        }
+        let mut keep = Vec::with_capacity(alive);
+        let mut remap = vec![usize::MAX; self.entries.len()];
+        for (i, e) in std::mem::take(&mut self.entries).into_iter().enumerate() {
+            if e.seen == alive_iter {
+                remap[i] = keep.len();
+                keep.push(e);
+            }
+        }
+        self.index.retain(|_, i| {
+            *i = remap[*i];
+            *i != usize::MAX
+        });
+        self.entries = keep;
+    }
+}
+
+/// What one scrape added, for the report series.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct AppendStats {
+    pub scraped: usize,
+    pub post_relabel: usize,
+    pub series_added: usize,
+}
+
+/// The per-target state that survives between scrapes.
+pub(crate) struct ScrapeLoop {
+    settings: Arc<LoopSettings>,
+    storage: Arc<dyn Appendable>,
+    metrics: Arc<ScrapeMetrics>,
+    status: Arc<Mutex<TargetStatus>>,
+    cache: SeriesCache,
+    staged: Vec<(usize, i64, f64)>,
+    iter: u64,
+    /// Iteration of the last successful scrape, whose series are alive (0: none).
+    alive_iter: u64,
+    report: ReportLabels,
+    last_append_ms: Option<i64>,
+    last_start: Option<Instant>,
+}
+
+struct ReportLabels {
+    up: Labels,
+    duration: Labels,
+    scraped: Labels,
+    post_relabel: Labels,
+    series_added: Labels,
+}
+
+impl ReportLabels {
+    fn new(target: &Labels) -> ReportLabels {
+        let with = |name: &str| {
+            let mut b = target.to_builder();
+            b.set(names::METRIC_NAME, name);
+            b.build()
+        };
+        ReportLabels {
+            up: with("up"),
+            duration: with("scrape_duration_seconds"),
+            scraped: with("scrape_samples_scraped"),
+            post_relabel: with("scrape_samples_post_metric_relabeling"),
+            series_added: with("scrape_series_added"),
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Prometheus's start offset: scrapes of a target happen at a fixed phase of the interval derived from
+/// a hash of the target, so restarts keep the phase and thousands of targets never fire at once.
+pub(crate) fn start_offset(hash: u64, interval: Duration, now: SystemTime) -> Duration {
+    let iv = interval.as_nanos().max(1) as u64;
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let base = iv - now % iv;
+    let mut next = base + hash % iv;
+    if next > iv {
+        next -= iv;
+    }
+    Duration::from_nanos(next)
+}
+
+/// Snaps a scrape timestamp onto the previous one plus the interval when it is within tolerance
+/// (min(2 ms, 1 % of the interval), Prometheus's default), which keeps delta-of-delta timestamp
+/// encoding at its cheapest.
+pub(crate) fn align_timestamp(t: i64, last: Option<i64>, interval: Duration) -> i64 {
+    let Some(last) = last else { return t };
+    let iv = interval.as_millis() as i64;
+    let tolerance = (iv / 100).min(2);
+    let expected = last + iv;
+    if (t - expected).abs() <= tolerance {
+        expected
+    } else {
+        t
+    }
+}
+
+impl ScrapeLoop {
+    pub(crate) fn new(
+        settings: Arc<LoopSettings>,
+        storage: Arc<dyn Appendable>,
+        metrics: Arc<ScrapeMetrics>,
+        status: Arc<Mutex<TargetStatus>>,
+    ) -> ScrapeLoop {
+        let report = ReportLabels::new(&settings.target.labels);
+        ScrapeLoop {
+            settings,
+            storage,
+            metrics,
+            status,
+            cache: SeriesCache::default(),
+            staged: Vec::new(),
+            iter: 0,
+            alive_iter: 0,
+            report,
+            last_append_ms: None,
+            last_start: None,
+        }
+    }
+
+    fn target_labels(&self) -> TargetLabels {
+        let l = &self.settings.target.labels;
+        TargetLabels {
+            job: self.settings.target.job.clone(),
+            instance: l.get(names::INSTANCE).unwrap_or("").to_string(),
+        }
+    }
+
+    /// Runs until cancelled: waits for the target's offset, then scrapes once per interval.
+    pub(crate) async fn run(
+        mut self,
+        mut updates: watch::Receiver<Arc<LoopSettings>>,
+        stop: StopHandle,
+    ) {
+        let mut interval = self.settings.target.interval;
+        let offset = start_offset(self.settings.target.hash(), interval, SystemTime::now());
+        tokio::select! {
+            _ = stop.cancel.cancelled() => return,
+            _ = tokio::time::sleep(offset) => {}
+        }
+        let mut ticker = new_ticker(interval);
+        loop {
+            tokio::select! {
+                _ = stop.cancel.cancelled() => break,
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let next = updates.borrow_and_update().clone();
+                    let reschedule = next.target.interval != interval;
+                    // The target's labels are part of its identity, so they cannot change here; only
+                    // job-level settings (relabelling, limits, client) do. Cached labels may be stale.
+                    // A new job config may relabel differently: cached labels are void. As in
+                    // Prometheus, series the new rules no longer produce get no stale marker.
+                    if !Arc::ptr_eq(&next.config, &self.settings.config) {
+                        self.cache = SeriesCache::default();
+                        self.alive_iter = 0;
+                    }
+                    self.settings = next;
+                    if reschedule {
+                        interval = self.settings.target.interval;
+                        ticker = new_ticker(interval);
+                    }
+                }
+                _ = ticker.tick() => self.scrape_and_report().await,
+            }
+        }
+        if stop.mark_stale.load(Ordering::Relaxed) {
+            self.end_of_run_staleness(interval).await;
+        }
+        self.metrics.remove_target(&self.target_labels());
+    }
+
+    async fn scrape_and_report(&mut self) {
+        let start = Instant::now();
+        let wall_ms = now_ms();
+        let append_ms =
+            align_timestamp(wall_ms, self.last_append_ms, self.settings.target.interval);
+        if let Some(prev) = self.last_start {
+            self.metrics
+                .interval_length
+                .get_or_create(&IntervalLabels {
+                    interval: edgeprom_config::Duration::from_std(self.settings.target.interval)
+                        .to_string(),
+                })
+                .observe(start.duration_since(prev).as_secs_f64());
+        }
+        self.last_start = Some(start);
+
+        let settings = self.settings.clone();
+        let fetched = match settings.client.as_ref() {
+            Ok(client) => {
+                match tokio::time::timeout(
+                    settings.target.timeout,
+                    client.fetch(&settings.target.url, settings.target.timeout),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(ScrapeError::Timeout(settings.target.timeout)),
+                }
+            }
+            Err(e) => Err(ScrapeError::Client(e.clone())),
+        };
+        let duration = start.elapsed();
+        let result = fetched.and_then(|f| {
+            let format = self.format(f.content_type.as_deref())?;
+            Ok((f.body, format))
+        });
+        let outcome = self.store(result, append_ms, duration);
+        self.last_append_ms = Some(append_ms);
+
+        let tl = self.target_labels();
+        self.metrics.target_scrapes.get_or_create(&tl).inc();
+        self.metrics
+            .target_last_duration
+            .get_or_create(&tl)
+            .set(duration.as_secs_f64());
+        self.metrics
+            .target_last_timestamp
+            .get_or_create(&tl)
+            .set(wall_ms as f64 / 1000.0);
+        let up = outcome.is_ok();
+        self.metrics.target_up.get_or_create(&tl).set(i64::from(up));
+        if let Err(e) = &outcome {
+            self.metrics.target_scrape_failures.get_or_create(&tl).inc();
+            match e {
+                ScrapeError::SampleLimit { .. } => self.metrics.exceeded_sample_limit.inc(),
+                ScrapeError::BodySizeLimit(_) => self.metrics.exceeded_body_size_limit.inc(),
+                ScrapeError::LabelLimit(_) => self.metrics.exceeded_label_limits.inc(),
+                _ => 0,
+            };
+            tracing::debug!(target = %settings.target.url, error = %e, "scrape failed");
+        }
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.health = if up {
+            TargetHealth::Up
+        } else {
+            TargetHealth::Down
+        };
+        status.last_error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        status.last_scrape = Some(SystemTime::now() - duration);
+        status.last_scrape_duration = duration;
+    }
+
+    fn format(&self, content_type: Option<&str>) -> Result<Format, ScrapeError> {
+        if let Some(f) = content_type.and_then(Format::from_content_type) {
+            return Ok(f);
+        }
+        match self.settings.config.fallback_scrape_protocol {
+            Some(ScrapeProtocol::OpenMetricsText1_0_0 | ScrapeProtocol::OpenMetricsText0_0_1) => {
+                Ok(Format::OpenMetrics)
+            }
+            Some(ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0) => {
+                Ok(Format::Text)
+            }
+            _ => Err(ScrapeError::ContentType(
+                content_type.unwrap_or("").to_string(),
+            )),
+        }
+    }
+
+    /// Stores one scrape's outcome as a single batch: the samples (or, on failure, stale markers for
+    /// everything the last good scrape had) plus the report series.
+    fn store(
+        &mut self,
+        fetched: Result<(Vec<u8>, Format), ScrapeError>,
+        t: i64,
+        duration: Duration,
+    ) -> Result<AppendStats, ScrapeError> {
+        self.iter += 1;
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        let result =
+            fetched.and_then(|(body, format)| self.append_body(&mut *app, &body, format, t));
+        let stats = match &result {
+            Ok(stats) => *stats,
+            Err(_) => {
+                app.rollback();
+                app = storage.appender();
+                self.append_stale_markers(&mut *app, t);
+                AppendStats::default()
+            }
+        };
+        self.append_report(&mut *app, t, result.is_ok(), duration, stats);
+        if let Err(e) = app.commit() {
+            tracing::warn!(error = %e, "committing scrape failed");
+            return Err(e.into());
+        }
+        result
+    }
+
+    /// Parses the whole body into the staging buffer first so that a malformed line or an exceeded
+    /// limit stores nothing, then appends.
+    fn append_body(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        format: Format,
+        t: i64,
+    ) -> Result<AppendStats, ScrapeError> {
+        let cfg = self.settings.config.clone();
+        let mut stats = AppendStats::default();
+        self.staged.clear();
+        let mut parser = Parser::new(body, format)?;
+        while let Some(entry) = parser.next()? {
+            let Entry::Series(s) = entry else { continue };
+            stats.scraped += 1;
+            let ts = match s.timestamp_ms() {
+                Some(ts) if cfg.honor_timestamps => ts,
+                _ => t,
+            };
+            let idx = match self.cache.index.get(s.raw()) {
+                Some(&i) => i,
+                None => {
+                    let labels = self.sample_labels(s.to_labels(), &cfg)?;
+                    let i = self.cache.entries.len();
+                    self.cache.entries.push(CacheEntry {
+                        labels,
+                        sref: None,
+                        explicit_ts: false,
+                        seen: 0,
+                    });
+                    self.cache.index.insert(s.raw().into(), i);
+                    i
+                }
+            };
+            let entry = &mut self.cache.entries[idx];
+            if entry.labels.is_none() {
+                continue;
+            }
+            entry.explicit_ts = s.timestamp_ms().is_some() && cfg.honor_timestamps;
+            self.staged.push((idx, ts, s.value()));
+        }
+        stats.post_relabel = self.staged.len();
+        if cfg.sample_limit > 0 && self.staged.len() as u64 > cfg.sample_limit {
+            return Err(ScrapeError::SampleLimit {
+                found: self.staged.len(),
+                limit: cfg.sample_limit,
+            });
+        }
+
+        for &(idx, ts, v) in &self.staged {
+            let entry = &mut self.cache.entries[idx];
+            let Some(labels) = &entry.labels else {
+                continue;
+            };
+            if entry.sref.is_none() {
+                stats.series_added += 1;
+            }
+            match app.append(entry.sref, labels, ts, v) {
+                Ok(r) => {
+                    entry.sref = Some(r);
+                    entry.seen = self.iter;
+                }
+                Err(AppendError::OutOfOrder) => {
+                    self.metrics.sample_out_of_order.inc();
+                }
+                Err(AppendError::DuplicateSample) => {
+                    entry.seen = self.iter;
+                    self.metrics.sample_duplicate_timestamp.inc();
+                }
+                Err(AppendError::TooOld) => {
+                    self.metrics.sample_out_of_bounds.inc();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+
+        // Series the last good scrape had and this one lacks get a stale marker now.
+        let track = cfg.track_timestamps_staleness;
+        if self.alive_iter != 0 {
+            for e in &self.cache.entries {
+                if e.seen == self.alive_iter && (track || !e.explicit_ts) {
+                    if let Some(labels) = &e.labels {
+                        let _ = app.append(e.sref, labels, t, stale_nan());
+                    }
+                }
+            }
+        }
+        self.alive_iter = self.iter;
+        self.cache.compact(self.alive_iter);
+        Ok(stats)
+    }
+
+    fn append_stale_markers(&mut self, app: &mut dyn Appender, t: i64) {
+        if self.alive_iter == 0 {
+            return;
+        }
+        let track = self.settings.config.track_timestamps_staleness;
+        for e in &self.cache.entries {
+            if e.seen == self.alive_iter && (track || !e.explicit_ts) {
+                if let Some(labels) = &e.labels {
+                    // Per-sample refusals (e.g. the series already has a newer sample) are expected.
+                    let _ = app.append(e.sref, labels, t, stale_nan());
+                }
+            }
+        }
+        self.alive_iter = 0;
+    }
+
+    fn append_report(
+        &self,
+        app: &mut dyn Appender,
+        t: i64,
+        up: bool,
+        duration: Duration,
+        stats: AppendStats,
+    ) {
+        let r = &self.report;
+        let samples = [
+            (&r.up, if up { 1.0 } else { 0.0 }),
+            (&r.duration, duration.as_secs_f64()),
+            (&r.scraped, stats.scraped as f64),
+            (&r.post_relabel, stats.post_relabel as f64),
+            (&r.series_added, stats.series_added as f64),
+        ];
+        for (labels, v) in samples {
+            if let Err(e) = app.append(None, labels, t, v) {
+                tracing::debug!(series = %labels, error = %e, "report sample refused");
+            }
+        }
+    }
+
+    async fn end_of_run_staleness(&mut self, interval: Duration) {
+        let Some(last) = self.last_start else { return };
+        // Wait until the next scrape would have happened, so that a target that merely moved to a
+        // new loop (same labels) has already written its next sample and is not marked stale.
+        let wake = last + interval;
+        tokio::time::sleep_until(wake.into()).await;
+        let t = now_ms();
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        self.append_stale_markers(&mut *app, t);
+        let r = &self.report;
+        for labels in [
+            &r.up,
+            &r.duration,
+            &r.scraped,
+            &r.post_relabel,
+            &r.series_added,
+        ] {
+            let _ = app.append(None, labels, t, stale_nan());
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(error = %e, "writing end-of-run stale markers failed");
+        }
+    }
+
+    /// Joins scraped labels with the target's labels (Prometheus's `honor_labels` rules), applies
+    /// `metric_relabel_configs` and the label limits. `Ok(None)`: relabelling dropped the series.
+    fn sample_labels(
+        &self,
+        scraped: Labels,
+        cfg: &ScrapeConfig,
+    ) -> Result<Option<Labels>, ScrapeError> {
+        let target = &self.settings.target.labels;
+        let mut b = merge_target_labels(&scraped, target, cfg.honor_labels);
+        if !relabel::process_builder(&mut b, &cfg.metric_relabel_configs) {
+            return Ok(None);
+        }
+        let labels = b.build();
+        if labels.metric_name().is_empty() {
+            return Err(ScrapeError::NameMissing(labels.to_string()));
+        }
+        check_label_limits(&labels, cfg)?;
+        Ok(Some(labels))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn store_for_test(
+        &mut self,
+        body: Result<(Vec<u8>, Format), ScrapeError>,
+        t: i64,
+    ) -> Result<AppendStats, ScrapeError> {
+        self.store(body, t, Duration::from_millis(5))
+    }
+}
+
+fn new_ticker(interval: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(interval);
+    // Like Go's ticker: a scrape that overran its slot does not cause a burst of catch-up scrapes.
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    t
+}
+
+/// Prometheus's `mutateSampleLabels` before relabelling: with `honor_labels` the scraped value wins and
+/// target labels only fill gaps; without it target labels win and a conflicting scraped label is kept
+/// as `exported_<name>` (prefixed again until the name is free).
+pub(crate) fn merge_target_labels(
+    scraped: &Labels,
+    target: &Labels,
+    honor_labels: bool,
+) -> LabelsBuilder {
+    let mut b = scraped.to_builder();
+    if honor_labels {
+        for l in target {
+            if scraped.get(&l.name).is_none() {
+                b.set(l.name.clone(), l.value.clone());
+            }
+        }
+        return b;
+    }
+    let mut conflicts = Vec::new();
+    for l in target {
+        if let Some(v) = scraped.get(&l.name) {
+            conflicts.push((l.name.clone(), v.to_string()));
+        }
+        b.set(l.name.clone(), l.value.clone());
+    }
+    for (name, value) in conflicts {
+        let mut new_name = format!("{}{name}", names::EXPORTED_PREFIX);
+        while b.get(&new_name).is_some() {
+            new_name = format!("{}{new_name}", names::EXPORTED_PREFIX);
+        }
+        b.set(new_name, value);
+    }
+    b
+}
+
+fn check_label_limits(labels: &Labels, cfg: &ScrapeConfig) -> Result<(), ScrapeError> {
+    let name = labels.metric_name();
+    if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
+        return Err(ScrapeError::LabelLimit(format!(
+            "label_limit exceeded (metric: {name}, number of labels: {}, limit: {})",
+            labels.len(),
+            cfg.label_limit
+        )));
+    }
+    for l in labels {
+        if cfg.label_name_length_limit > 0 && l.name.len() as u64 > cfg.label_name_length_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_name_length_limit exceeded (metric: {name}, label name: {}, length: {}, limit: {})",
+                l.name,
+                l.name.len(),
+                cfg.label_name_length_limit
+            )));
+        }
+        if cfg.label_value_length_limit > 0 && l.value.len() as u64 > cfg.label_value_length_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_value_length_limit exceeded (metric: {name}, label name: {}, value: {:?}, length: {}, limit: {})",
+                l.name,
+                l.value,
+                l.value.len(),
+                cfg.label_value_length_limit
+            )));
+        }
+    }
+    Ok(())
+}

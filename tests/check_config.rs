@@ -1,0 +1,64 @@
+//! `edgeprom check config` on the platform's own configuration files, unchanged, and on broken
+//! copies: it must accept the first and point at the broken line and column of the others.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../config/testdata")
+        .join(name)
+}
+
+fn check(files: &[PathBuf]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
+        .arg("check")
+        .arg("config")
+        .args(files)
+        .output()
+        .expect("run edgeprom check config");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn platform_configs_pass_unchanged() {
+    let (ok, out) = check(&[testdata("prometheus.yml")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    // prometheus-xpu.yml with its rule file reachable (the only change: the rule path).
+    let (ok, out) = check(&[testdata("prometheus-xpu-local.yml")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 rule files found"), "{out}");
+}
+
+#[test]
+fn unchanged_xpu_config_names_the_missing_rule_file() {
+    let (ok, out) = check(&[testdata("prometheus-xpu.yml")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("/etc/prometheus/xpu-alert-rules.yml"), "{out}");
+}
+
+#[test]
+fn broken_copies_fail_with_file_line_col() {
+    let (ok, out) = check(&[testdata("broken-unknown-field.yml")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("broken-unknown-field.yml:55:5"), "{out}");
+    assert!(out.contains("scrape_intervall"), "{out}");
+
+    let (ok, out) = check(&[testdata("broken-duration.yml")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("broken-duration.yml:47:"), "{out}");
+    assert!(out.contains("1.5h"), "{out}");
+}
+
+#[test]
+fn one_bad_file_fails_the_run_but_every_file_is_checked() {
+    let (ok, out) = check(&[testdata("broken-duration.yml"), testdata("prometheus.yml")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+}

@@ -1,0 +1,101 @@
+//! Helpers shared by the end-to-end tests: start the real `edgeprom` binary on a free loopback port,
+//! talk to it over HTTP, and kill it when the test ends.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running edgeprom process, killed on drop.
+pub struct Edgeprom {
+    pub child: Child,
+    pub base: String,
+    pub dir: PathBuf,
+}
+
+impl Drop for Edgeprom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgeprom-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts edgeprom with `config` and extra flags, and waits (at most 20 s) until it is ready.
+pub async fn start(dir: &Path, config: &Path, extra: &[&str]) -> Edgeprom {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("edgeprom.log")).expect("log file"),
+        ))
+        .spawn()
+        .expect("start edgeprom");
+    let mut ep = Edgeprom {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir: dir.to_path_buf(),
+    };
+    let log = || std::fs::read_to_string(dir.join("edgeprom.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = ep.child.try_wait() {
+            panic!("edgeprom exited with {status}; log:\n{}", log());
+        }
+        if let Ok(r) = reqwest::get(format!("{}/-/ready", ep.base)).await {
+            if r.status().is_success() {
+                return ep;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("edgeprom did not become ready; log:\n{}", log());
+}
+
+/// The binary's own `/metrics`, parsed into (series text, value) pairs.
+pub async fn self_metrics(ep: &Edgeprom) -> Vec<(String, f64)> {
+    let body = reqwest::get(format!("{}/metrics", ep.base))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the first series whose text contains every fragment.
+pub fn metric(all: &[(String, f64)], fragments: &[&str]) -> Option<f64> {
+    all.iter()
+        .find(|(s, _)| fragments.iter().all(|f| s.contains(f)))
+        .map(|(_, v)| *v)
+}
