@@ -642,3 +642,270 @@ fn check_label_limits(labels: &Labels, cfg: &ScrapeConfig) -> Result<(), ScrapeE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeprom_config::Config;
+    use edgeprom_model::{Sample, is_stale_nan};
+    use edgeprom_storage::{Options, Storage};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    struct Fixture {
+        storage: Arc<Storage>,
+        sl: ScrapeLoop,
+    }
+
+    fn fixture(job_yaml: &str) -> Fixture {
+        let yaml =
+            format!("scrape_configs:\n  - job_name: j\n    scrape_interval: 10s\n{job_yaml}");
+        let cfg = Config::parse(&yaml, Path::new("t.yml")).expect("config");
+        let job = cfg.scrape_configs[0].clone();
+        let (target, _) = crate::populate_labels(&job, &BTreeMap::new(), "h:1").expect("target");
+        let target = target.expect("not dropped");
+        let dir = std::env::temp_dir().join(format!(
+            "edgeprom-scrape-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let storage = Arc::new(Storage::open(&dir, Options::default()).expect("storage"));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(ScrapeMetrics::register(&mut registry));
+        let settings = Arc::new(LoopSettings {
+            target: target.clone(),
+            config: Arc::new(job),
+            client: Arc::new(Err("no client in unit tests".into())),
+        });
+        let status = Arc::new(Mutex::new(TargetStatus {
+            target,
+            health: TargetHealth::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_scrape_duration: Duration::ZERO,
+        }));
+        let sl = ScrapeLoop::new(settings, storage.clone(), metrics, status);
+        Fixture { storage, sl }
+    }
+
+    impl Fixture {
+        fn scrape(&mut self, body: &str, t: i64) -> Result<AppendStats, ScrapeError> {
+            self.sl
+                .store_for_test(Ok((body.as_bytes().to_vec(), Format::Text)), t)
+        }
+
+        fn samples(&self, pairs: &[(&str, &str)]) -> Vec<Sample> {
+            self.storage.samples(
+                &Labels::from_pairs(pairs.iter().copied()),
+                i64::MIN,
+                i64::MAX,
+            )
+        }
+
+        fn values(&self, pairs: &[(&str, &str)]) -> Vec<(i64, String)> {
+            self.samples(pairs)
+                .iter()
+                .map(|s| {
+                    let v = if is_stale_nan(s.v) {
+                        "stale".to_string()
+                    } else {
+                        s.v.to_string()
+                    };
+                    (s.t, v)
+                })
+                .collect()
+        }
+    }
+
+    const TARGET: [(&str, &str); 2] = [("instance", "h:1"), ("job", "j")];
+
+    fn with_target<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut v: Vec<(&str, &str)> = TARGET.to_vec();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn a_good_scrape_stores_samples_with_target_labels_and_report_series() {
+        let mut f = fixture("");
+        let stats = f.scrape("a 1\nb{x=\"y\"} 2\n", 1000).expect("scrape");
+        assert_eq!(
+            stats,
+            AppendStats {
+                scraped: 2,
+                post_relabel: 2,
+                series_added: 2
+            }
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "a")])),
+            [(1000, "1".into())]
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "b"), ("x", "y")])),
+            [(1000, "2".into())]
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "up")])),
+            [(1000, "1".into())]
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "scrape_samples_scraped")])),
+            [(1000, "2".into())]
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "scrape_series_added")])),
+            [(1000, "2".into())]
+        );
+        // The second scrape of the same series adds none.
+        f.scrape("a 1\nb{x=\"y\"} 2\n", 2000).expect("scrape");
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "scrape_series_added")]))[1],
+            (2000, "0".into())
+        );
+    }
+
+    #[test]
+    fn a_malformed_body_stores_nothing_but_up_0_and_stale_markers() {
+        let mut f = fixture("");
+        f.scrape("a 1\n", 1000).expect("first scrape");
+        let err = f
+            .scrape("a 2\nthis is { bad\n", 2000)
+            .expect_err("malformed");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "a")])),
+            [(1000, "1".into()), (2000, "stale".into())]
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "up")])),
+            [(1000, "1".into()), (2000, "0".into())]
+        );
+        // Recovery: the series comes back, and no second stale marker is written.
+        f.scrape("a 3\n", 3000).expect("recovered");
+        f.scrape("a 4\n", 4000).expect("steady");
+        assert_eq!(f.samples(&with_target(&[("__name__", "a")])).len(), 4);
+    }
+
+    #[test]
+    fn a_vanished_series_gets_one_stale_marker() {
+        let mut f = fixture("");
+        f.scrape("a 1\nb 1\n", 1000).unwrap();
+        f.scrape("a 1\n", 2000).unwrap();
+        f.scrape("a 1\n", 3000).unwrap();
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "b")])),
+            [(1000, "1".into()), (2000, "stale".into())]
+        );
+    }
+
+    #[test]
+    fn explicit_timestamps_are_honoured_and_never_marked_stale() {
+        let mut f = fixture("");
+        f.scrape("a 1 500\nb 2\n", 1000).unwrap();
+        f.scrape("b 2\n", 2000).unwrap();
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "a")])),
+            [(500, "1".into())]
+        );
+
+        let mut f = fixture("    honor_timestamps: false\n");
+        f.scrape("a 1 500\n", 1000).unwrap();
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "a")])),
+            [(1000, "1".into())]
+        );
+    }
+
+    #[test]
+    fn conflicting_labels_are_exported_unless_honored() {
+        let mut f = fixture("");
+        f.scrape("a{job=\"inner\",exported_job=\"x\"} 1\n", 1000)
+            .unwrap();
+        assert_eq!(
+            f.samples(&with_target(&[
+                ("__name__", "a"),
+                ("exported_job", "x"),
+                ("exported_exported_job", "inner")
+            ]))
+            .len(),
+            1
+        );
+
+        let mut f = fixture("    honor_labels: true\n");
+        f.scrape("a{job=\"inner\"} 1\n", 1000).unwrap();
+        assert_eq!(
+            f.samples(&[("__name__", "a"), ("instance", "h:1"), ("job", "inner")])
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn sample_limit_fails_the_whole_scrape() {
+        let mut f = fixture("    sample_limit: 2\n");
+        let err = f
+            .scrape("a 1\nb 1\nc 1\n", 1000)
+            .expect_err("over the limit");
+        assert!(matches!(
+            err,
+            ScrapeError::SampleLimit { found: 3, limit: 2 }
+        ));
+        assert!(f.samples(&with_target(&[("__name__", "a")])).is_empty());
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "up")])),
+            [(1000, "0".into())]
+        );
+        // Dropped samples do not count against the limit.
+        let mut f = fixture(
+            "    sample_limit: 2\n    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: c\n        action: drop\n",
+        );
+        let stats = f
+            .scrape("a 1\nb 1\nc 1\n", 1000)
+            .expect("under the limit after relabel");
+        assert_eq!(stats.scraped, 3);
+        assert_eq!(stats.post_relabel, 2);
+        assert!(f.samples(&with_target(&[("__name__", "c")])).is_empty());
+    }
+
+    #[test]
+    fn label_limits_fail_the_scrape() {
+        let mut f = fixture("    label_limit: 3\n");
+        let err = f
+            .scrape("a{x=\"1\",y=\"2\"} 1\n", 1000)
+            .expect_err("4 labels > 3");
+        assert!(err.to_string().contains("label_limit exceeded"), "{err}");
+        let mut f = fixture("    label_value_length_limit: 3\n");
+        assert!(f.scrape("a{x=\"long\"} 1\n", 1000).is_err());
+    }
+
+    #[test]
+    fn timestamps_snap_to_the_grid_within_tolerance() {
+        let iv = Duration::from_secs(2);
+        assert_eq!(align_timestamp(1000, None, iv), 1000);
+        assert_eq!(align_timestamp(3001, Some(1000), iv), 3000);
+        assert_eq!(align_timestamp(2998, Some(1000), iv), 3000);
+        assert_eq!(align_timestamp(3003, Some(1000), iv), 3003);
+        // 1 % of a 100 ms interval is 1 ms: a 2 ms deviation stays.
+        assert_eq!(
+            align_timestamp(1102, Some(1000), Duration::from_millis(100)),
+            1102
+        );
+    }
+
+    #[test]
+    fn start_offsets_are_stable_per_target_and_within_the_interval() {
+        let iv = Duration::from_secs(10);
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_003);
+        let a = start_offset(42, iv, now);
+        assert_eq!(a, start_offset(42, iv, now));
+        assert!(a <= iv);
+        // The phase (now + offset) mod interval depends only on the hash.
+        let later = now + Duration::from_millis(3700);
+        let phase = |h, n: SystemTime| {
+            (n.duration_since(UNIX_EPOCH).unwrap() + start_offset(h, iv, n)).as_millis() % 10_000
+        };
+        assert_eq!(phase(42, now), phase(42, later));
+        assert_ne!(phase(42, now), phase(5_000_000_042, now));
+    }
+}
