@@ -365,8 +365,8 @@ mod tests {
         assert_eq!(ok("1e-400"), 0.0);
         assert_eq!(ok("123456789012345678901234567890"), 1.2345678901234568e29);
         for bad in [
-            "", "+", "-", ".", "e5", "1e", "+NaN", "-nan", "true", "1_2", "0x1p-3", "0x1P-3", "0x10",
-            "1e400", "-1e400", "1 2", "infinit", "Infx", "1,5",
+            "", "+", "-", ".", "e5", "1e", "+NaN", "-nan", "true", "1_2", "0x1p-3", "0x1P-3",
+            "0x10", "1e400", "-1e400", "1 2", "infinit", "Infx", "1,5",
         ] {
             assert!(parse_go_float(bad).is_err(), "{bad:?} should fail");
         }
@@ -412,15 +412,9 @@ mod tests {
     fn quoted_scanning() {
         assert_eq!(scan_quoted(br#""abc" x"#, 0, false), Ok((5, false)));
         assert_eq!(scan_quoted(br#""a\"c" x"#, 0, false), Ok((6, true)));
-        assert_eq!(
-            scan_quoted(b"\"a\nb\"", 0, false),
-            Err(QuoteError::Newline)
-        );
+        assert_eq!(scan_quoted(b"\"a\nb\"", 0, false), Err(QuoteError::Newline));
         assert_eq!(scan_quoted(b"\"a\nb\"", 0, true), Ok((5, false)));
-        assert_eq!(
-            scan_quoted(b"\"ab", 0, true),
-            Err(QuoteError::Unterminated)
-        );
+        assert_eq!(scan_quoted(b"\"ab", 0, true), Err(QuoteError::Unterminated));
         assert_eq!(
             scan_quoted(b"\"a\\", 0, true),
             Err(QuoteError::Unterminated)

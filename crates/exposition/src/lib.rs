@@ -84,7 +84,9 @@ pub const DEFAULT_ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// Not a Prometheus scrape protocol name.
-    #[error("unknown scrape protocol {0:?}, supported: OpenMetricsText0.0.1, OpenMetricsText1.0.0, PrometheusText0.0.4, PrometheusText1.0.0")]
+    #[error(
+        "unknown scrape protocol {0:?}, supported: OpenMetricsText0.0.1, OpenMetricsText1.0.0, PrometheusText0.0.4, PrometheusText1.0.0"
+    )]
     Unknown(String),
     /// A Prometheus protocol this parser cannot read (the protobuf format).
     #[error("scrape protocol {0:?} is not supported by edgeprom")]
@@ -115,7 +117,9 @@ pub fn accept_header(protocols: &[&str]) -> Result<String, ProtocolError> {
             return Err(ProtocolError::Duplicate(p.to_string()));
         }
         let media = match p {
-            "OpenMetricsText1.0.0" => "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+            "OpenMetricsText1.0.0" => {
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8"
+            }
             "OpenMetricsText0.0.1" => "application/openmetrics-text;version=0.0.1",
             "PrometheusText1.0.0" => "text/plain;version=1.0.0;escaping=allow-utf-8",
             "PrometheusText0.0.4" => "text/plain;version=0.0.4",
@@ -179,8 +183,14 @@ mod tests {
     #[test]
     fn content_types() {
         let cases = [
-            ("text/plain; version=0.0.4; charset=utf-8", Some(Format::Text)),
-            ("text/plain;version=1.0.0;escaping=allow-utf-8", Some(Format::Text)),
+            (
+                "text/plain; version=0.0.4; charset=utf-8",
+                Some(Format::Text),
+            ),
+            (
+                "text/plain;version=1.0.0;escaping=allow-utf-8",
+                Some(Format::Text),
+            ),
             ("TEXT/PLAIN", Some(Format::Text)),
             (
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -333,7 +333,12 @@ impl<'a> Parser<'a> {
                 b'#' => return self.text_comment(i),
                 b'{' => return self.series(i, false).map(Some),
                 c if is_mname_start(c) => return self.series(i, false).map(Some),
-                _ => return Err(format!("expected a valid start token, got {}", got(self.src, i))),
+                _ => {
+                    return Err(format!(
+                        "expected a valid start token, got {}",
+                        got(self.src, i)
+                    ));
+                }
             }
         }
     }
@@ -378,7 +383,11 @@ impl<'a> Parser<'a> {
             let mut chars = rest.chars();
             match chars.next() {
                 Some(c) if c.is_ascii() => chars.as_str(),
-                _ => return Err(format!("{what} text is not valid UTF-8 after the metric name")),
+                _ => {
+                    return Err(format!(
+                        "{what} text is not valid UTF-8 after the metric name"
+                    ));
+                }
             }
         };
         if is_help {
@@ -437,7 +446,10 @@ impl<'a> Parser<'a> {
             None => Err("data does not end with # EOF".to_string()),
             Some(b'#') => self.om_hash(i),
             Some(&c) if c == b'{' || is_mname_start(c) => self.series(i, true).map(Some),
-            Some(_) => Err(format!("expected a valid start token, got {}", got(self.src, i))),
+            Some(_) => Err(format!(
+                "expected a valid start token, got {}",
+                got(self.src, i)
+            )),
         }
     }
 
@@ -695,7 +707,12 @@ impl<'a> Parser<'a> {
                 Some(b'}') => i = k,
                 // The text lexer lets label pairs follow each other without a comma.
                 _ if !om => i = k,
-                _ => return Err(format!("expected comma or brace close, got {}", got(src, k))),
+                _ => {
+                    return Err(format!(
+                        "expected comma or brace close, got {}",
+                        got(src, k)
+                    ));
+                }
             }
         }
     }
@@ -764,7 +781,10 @@ impl<'a> Parser<'a> {
                 ));
             }
         } else if !matches!(b.get(k), None | Some(b'\n')) {
-            return Err(format!("expected timestamp or new record, got {}", got(src, k)));
+            return Err(format!(
+                "expected timestamp or new record, got {}",
+                got(src, k)
+            ));
         }
         self.pos = next_line(b, k);
         Ok((value, ts))
@@ -792,7 +812,10 @@ impl<'a> Parser<'a> {
             let close = self.label_block(k + 3, true, true, &mut none)?;
             let labels = &src[k + 4..close - 1];
             let (v, mut e) = om_token(src, close).ok_or_else(|| {
-                format!("expected value after exemplar labels, got {}", got(src, close))
+                format!(
+                    "expected value after exemplar labels, got {}",
+                    got(src, close)
+                )
             })?;
             let v = parse_value(v)?;
             let mut ets = None;
@@ -878,9 +901,7 @@ fn part_of_family(name: &str, family: &str, t: MetricType) -> bool {
         return false;
     }
     match t {
-        MetricType::Counter => {
-            cut(family, &["_total"]) == cut(name, &["_total", "_created"])
-        }
+        MetricType::Counter => cut(family, &["_total"]) == cut(name, &["_total", "_created"]),
         MetricType::Histogram => family == cut(name, &["_bucket", "_sum", "_count", "_created"]),
         MetricType::GaugeHistogram => family == cut(name, &["_bucket", "_gsum", "_gcount"]),
         MetricType::Summary => family == cut(name, &["_sum", "_count", "_created"]),

@@ -76,9 +76,18 @@ pub fn dynamo_body(series: usize) -> String {
 
     // Frontend histograms: 16 series per (family, model, instance).
     let hists = [
-        ("dynamo_frontend_request_duration_seconds", "LLM request duration in seconds"),
-        ("dynamo_frontend_time_to_first_token_seconds", "Time to first token in seconds"),
-        ("dynamo_frontend_inter_token_latency_seconds", "Inter-token latency in seconds"),
+        (
+            "dynamo_frontend_request_duration_seconds",
+            "LLM request duration in seconds",
+        ),
+        (
+            "dynamo_frontend_time_to_first_token_seconds",
+            "Time to first token in seconds",
+        ),
+        (
+            "dynamo_frontend_inter_token_latency_seconds",
+            "Inter-token latency in seconds",
+        ),
     ];
     let per_family = hist_share / hists.len();
     for (name, help) in hists {
@@ -111,10 +120,22 @@ pub fn dynamo_body(series: usize) -> String {
 
     // Component counters: one series per (family, component, endpoint, worker).
     let counters = [
-        ("dynamo_component_requests_total", "Total requests processed by the endpoint"),
-        ("dynamo_component_request_bytes_total", "Total request bytes received"),
-        ("dynamo_component_response_bytes_total", "Total response bytes sent"),
-        ("dynamo_component_errors_total", "Total errors by the endpoint"),
+        (
+            "dynamo_component_requests_total",
+            "Total requests processed by the endpoint",
+        ),
+        (
+            "dynamo_component_request_bytes_total",
+            "Total request bytes received",
+        ),
+        (
+            "dynamo_component_response_bytes_total",
+            "Total response bytes sent",
+        ),
+        (
+            "dynamo_component_errors_total",
+            "Total errors by the endpoint",
+        ),
     ];
     let components = ["backend", "prefill", "decode", "router", "planner"];
     let endpoints = ["generate", "load_metrics", "clear_kv_blocks", "health"];
@@ -135,9 +156,18 @@ pub fn dynamo_body(series: usize) -> String {
 
     // vLLM engine gauges: names with colons, as vLLM exposes them.
     let vllm = [
-        ("vllm:num_requests_running", "Number of requests in model execution batches."),
-        ("vllm:num_requests_waiting", "Number of requests waiting to be processed."),
-        ("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage."),
+        (
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+        ),
+        (
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+        ),
+        (
+            "vllm:gpu_cache_usage_perc",
+            "GPU KV-cache usage. 1 means 100 percent usage.",
+        ),
     ];
     for (name, help) in vllm {
         b.family(name, help, "gauge");

@@ -25,7 +25,11 @@ fn canon_float_label(v: &str) -> String {
 /// Value bits with every NaN folded to one pattern (edgeprom keeps Prometheus's normal-NaN bits,
 /// prometheus-parse Rust's default NaN).
 fn bits(v: f64) -> u64 {
-    if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() }
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        v.to_bits()
+    }
 }
 
 fn ours(body: &str) -> Vec<Flat> {
@@ -59,8 +63,11 @@ fn theirs(body: &str) -> Vec<Flat> {
         Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("prometheus-parse parses");
     let mut out = Vec::new();
     for s in scrape.samples {
-        let labels: BTreeMap<String, String> =
-            s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let labels: BTreeMap<String, String> = s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         match s.value {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => {
                 out.push((s.metric.clone(), labels, bits(v)));

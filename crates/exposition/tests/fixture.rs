@@ -54,7 +54,11 @@ fn fe_log_parses_exactly() {
         "dynamo_frontend_input_sequence_tokens_bucket{model=\"qwen/qwen3-0.6b\",le=\"130000\"}",
     );
     assert_eq!(ist.labels[1], ("le".to_string(), "130000.0".to_string()));
-    assert!(series.iter().all(|s| s.ts.is_none() && s.exemplar.is_none()));
+    assert!(
+        series
+            .iter()
+            .all(|s| s.ts.is_none() && s.exemplar.is_none())
+    );
 }
 
 #[test]

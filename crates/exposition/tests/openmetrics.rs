@@ -94,7 +94,10 @@ fizz_created 17.0
             Unknown,
         ),
         typ("go_goroutines", Gauge),
-        with_ts(s("go_goroutines", "go_goroutines", &[], 33.0, Gauge), 123123),
+        with_ts(
+            s("go_goroutines", "go_goroutines", &[], 33.0, Gauge),
+            123123,
+        ),
         typ("hhh", Histogram),
         with_ex(
             s(
@@ -136,13 +139,7 @@ fizz_created 17.0
         s("ggh_gsum", "ggh_gsum", &[], 2.0, GaugeHistogram),
         typ("smr_seconds", Summary),
         with_ex(
-            s(
-                "smr_seconds_count",
-                "smr_seconds_count",
-                &[],
-                2.0,
-                Summary,
-            ),
+            s("smr_seconds_count", "smr_seconds_count", &[], 2.0, Summary),
             &[("id", "summary-count-test")],
             1.0,
             Some(123321),
@@ -176,7 +173,10 @@ fizz_created 17.0
         help("foo", "Counter with and without labels"),
         typ("foo", Counter),
         with_ex(
-            with_ts(s("foo_total", "foo_total", &[], 17.0, Counter), 1520879607789),
+            with_ts(
+                s("foo_total", "foo_total", &[], 17.0, Counter),
+                1520879607789,
+            ),
             &[("id", "counter-test")],
             5.0,
             None,
@@ -230,7 +230,10 @@ fn utf8_names_and_quoted_exemplar_labels() {
 quotedexemplar_count 1 # {\"id.thing\"=\"histogram-count-test\",other=\"hello\"} 4
 # EOF";
     let got = parse_all(input, OM).expect("parses");
-    assert_eq!(got[2], E::Unit("go.gc_duration_seconds".into(), "seconds".into()));
+    assert_eq!(
+        got[2],
+        E::Unit("go.gc_duration_seconds".into(), "seconds".into())
+    );
     assert_eq!(
         got[3],
         s(
@@ -297,17 +300,37 @@ fn error_cases_with_line_numbers() {
         ("metric", 1, "expected value after metric"),
         ("metric 1", 1, "data does not end with # EOF"),
         ("metric 1\n", 2, "data does not end with # EOF"),
-        ("metric_total 1 # {aa=\"bb\"} 4", 1, "data does not end with # EOF"),
+        (
+            "metric_total 1 # {aa=\"bb\"} 4",
+            1,
+            "data does not end with # EOF",
+        ),
         ("a\n# EOF\n", 1, "expected value after metric"),
         ("\n\n# EOF\n", 1, "expected a valid start token"),
         (" a 1\n# EOF\n", 1, "expected a valid start token"),
         ("9\n# EOF\n", 1, "expected a valid start token"),
-        ("# TYPE u untyped\n# EOF\n", 1, "invalid metric type \"untyped\""),
-        ("# TYPE c counter \n# EOF\n", 1, "invalid metric type \"counter \""),
-        ("#  TYPE c counter\n# EOF\n", 1, "expected HELP, TYPE, UNIT or EOF"),
+        (
+            "# TYPE u untyped\n# EOF\n",
+            1,
+            "invalid metric type \"untyped\"",
+        ),
+        (
+            "# TYPE c counter \n# EOF\n",
+            1,
+            "invalid metric type \"counter \"",
+        ),
+        (
+            "#  TYPE c counter\n# EOF\n",
+            1,
+            "expected HELP, TYPE, UNIT or EOF",
+        ),
         ("# TYPE \n# EOF\n", 1, "expected metric name after TYPE"),
         ("# TYPE m\n# EOF\n", 1, "expected text in TYPE"),
-        ("# UNIT metric suffix\n# EOF\n", 1, "unit \"suffix\" not a suffix of metric \"metric\""),
+        (
+            "# UNIT metric suffix\n# EOF\n",
+            1,
+            "unit \"suffix\" not a suffix of metric \"metric\"",
+        ),
         ("# UNIT metricsuffix suffix\n# EOF\n", 1, "not a suffix"),
         ("# UNIT m suffix\n# EOF\n", 1, "not a suffix"),
         ("# UNIT \n# EOF\n", 1, "expected metric name after UNIT"),
@@ -330,44 +353,107 @@ fn error_cases_with_line_numbers() {
         ("a 1 1 1\n# EOF\n", 1, "expected next entry"),
         ("a{b='c'} 1\n# EOF\n", 1, "expected label value"),
         ("a{,b=\"c\"} 1\n# EOF\n", 1, "expected label name"),
-        ("a{b=\"c\"d=\"e\"} 1\n# EOF\n", 1, "expected comma or brace close"),
+        (
+            "a{b=\"c\"d=\"e\"} 1\n# EOF\n",
+            1,
+            "expected comma or brace close",
+        ),
         ("a{b=\"c\",,d=\"e\"} 1\n# EOF\n", 1, "expected label name"),
         ("a{b=\"c\", d=\"e\"} 1\n# EOF\n", 1, "expected label name"),
         ("a {b=\"c\"} 1\n# EOF\n", 1, "invalid syntax"),
         ("a{b=\n# EOF\n", 1, "expected label value"),
-        ("a{b=\"x\ny\"} 1\n# EOF\n", 1, "line break inside quoted label value"),
+        (
+            "a{b=\"x\ny\"} 1\n# EOF\n",
+            1,
+            "line break inside quoted label value",
+        ),
         ("{\"a\",\"b = \"c\"}\n# EOF\n", 1, "expected equal"),
         ("a true\n# EOF\n", 1, "invalid syntax"),
         ("something_weird{problem=\"\n# EOF\n", 1, "line break"),
-        ("empty_label_name{=\"\"} 0\n# EOF\n", 1, "expected label name"),
+        (
+            "empty_label_name{=\"\"} 0\n# EOF\n",
+            1,
+            "expected label name",
+        ),
         ("{A}0\n# EOF\n", 1, "expected equal"),
         ("foo 1_2\n\n# EOF\n", 1, "unsupported character in float"),
         ("foo 0x1p-3\n\n# EOF\n", 1, "unsupported character in float"),
         ("foo 0 1_2\n\n# EOF\n", 1, "unsupported character in float"),
-        ("ok 1\ncustom_metric_total 1 # {aa=bb}\n# EOF\n", 2, "expected label value"),
-        ("custom_metric_total 1 # {aa=\"bb\"}\n# EOF\n", 1, "expected value after exemplar labels"),
-        ("custom_metric_total 1 # {aa=\"bb\"}", 1, "expected value after exemplar labels"),
+        (
+            "ok 1\ncustom_metric_total 1 # {aa=bb}\n# EOF\n",
+            2,
+            "expected label value",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\"}\n# EOF\n",
+            1,
+            "expected value after exemplar labels",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\"}",
+            1,
+            "expected value after exemplar labels",
+        ),
         ("custom_metric_total 1 # {bb}\n# EOF\n", 1, "expected equal"),
-        ("custom_metric_total 1 # {bb, a=\"dd\"}\n# EOF\n", 1, "expected equal"),
-        ("custom_metric_total 1 # {aa=\"bb\",,cc=\"dd\"} 1\n# EOF\n", 1, "expected label name"),
-        ("custom_metric_total 1 # {aa=\"bb\"} 1_2\n# EOF\n", 1, "unsupported character"),
-        ("custom_metric_total 1 # {aa=\"bb\"} true\n# EOF\n", 1, "invalid syntax"),
-        ("custom_metric_total 1 # {aa=\"bb\",cc=}\n# EOF\n", 1, "expected label value"),
-        ("custom_metric_total 1 # {\"aa\"} 1\n# EOF\n", 1, "expected label name in exemplar"),
-        ("custom_metric_total 1 # {aa=\"bb\"} 1 2 3\n# EOF\n", 1, "expected next entry"),
+        (
+            "custom_metric_total 1 # {bb, a=\"dd\"}\n# EOF\n",
+            1,
+            "expected equal",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\",,cc=\"dd\"} 1\n# EOF\n",
+            1,
+            "expected label name",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\"} 1_2\n# EOF\n",
+            1,
+            "unsupported character",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\"} true\n# EOF\n",
+            1,
+            "invalid syntax",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\",cc=}\n# EOF\n",
+            1,
+            "expected label value",
+        ),
+        (
+            "custom_metric_total 1 # {\"aa\"} 1\n# EOF\n",
+            1,
+            "expected label name in exemplar",
+        ),
+        (
+            "custom_metric_total 1 # {aa=\"bb\"} 1 2 3\n# EOF\n",
+            1,
+            "expected next entry",
+        ),
         ("{b=\"c\",} 1\n# EOF\n", 1, "metric name not set"),
         ("a 1 NaN\n# EOF\n", 1, "invalid timestamp NaN"),
         ("a 1 -Inf\n# EOF\n", 1, "invalid timestamp -Inf"),
         ("a 1 Inf\n# EOF\n", 1, "invalid timestamp +Inf"),
-        ("# TYPE hhh histogram\nhhh_bucket{le=\"+Inf\"} 1 # {aa=\"bb\"} 4 NaN\n# EOF\n", 2, "invalid exemplar timestamp NaN"),
-        ("# TYPE hhh histogram\nhhh_bucket{le=\"+Inf\"} 1 # {aa=\"bb\"} 4 -Inf\n# EOF\n", 2, "invalid exemplar timestamp -Inf"),
+        (
+            "# TYPE hhh histogram\nhhh_bucket{le=\"+Inf\"} 1 # {aa=\"bb\"} 4 NaN\n# EOF\n",
+            2,
+            "invalid exemplar timestamp NaN",
+        ),
+        (
+            "# TYPE hhh histogram\nhhh_bucket{le=\"+Inf\"} 1 # {aa=\"bb\"} 4 -Inf\n# EOF\n",
+            2,
+            "invalid exemplar timestamp -Inf",
+        ),
         ("a{x=\"1\",x=\"1\"} 1\n# EOF\n", 1, "is not unique"),
         ("a 1 ct@123\n# EOF\n", 1, "invalid syntax"),
     ];
     for (input, line, frag) in cases {
         let e = parse_err(input, OM);
         assert_eq!(e.line, *line, "{input:?}: {e}");
-        assert!(e.message.contains(frag), "{input:?}: got {e}, want {frag:?}");
+        assert!(
+            e.message.contains(frag),
+            "{input:?}: got {e}, want {frag:?}"
+        );
     }
 }
 
@@ -376,10 +462,7 @@ fn exemplar_labels_are_not_checked_for_duplicates() {
     // Prometheus never fails a scrape over an exemplar; only the series labels are checked.
     let got = parse_all("a_total 1 # {x=\"1\",x=\"2\"} 1\n# EOF\n", OM).expect("ok");
     let E::S(s) = &got[0] else { panic!() };
-    assert_eq!(
-        s.exemplar.as_ref().map(|e| e.0.len()),
-        Some(2)
-    );
+    assert_eq!(s.exemplar.as_ref().map(|e| e.0.len()), Some(2));
 }
 
 #[test]

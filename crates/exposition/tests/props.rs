@@ -12,7 +12,13 @@ fn drive(body: &[u8], format: Format) {
     for _ in 0..=body.len() + 1 {
         match p.next() {
             Ok(Some(Entry::Series(s))) => {
-                let _ = (s.raw(), s.name(), s.value(), s.timestamp_ms(), s.metric_type());
+                let _ = (
+                    s.raw(),
+                    s.name(),
+                    s.value(),
+                    s.timestamp_ms(),
+                    s.metric_type(),
+                );
                 let _ = s.labels().count();
                 let _ = s.to_labels();
                 if let Some(e) = s.exemplar() {
@@ -23,7 +29,10 @@ fn drive(body: &[u8], format: Format) {
             Ok(None) | Err(_) => return,
         }
     }
-    panic!("parser made no progress on {:?}", String::from_utf8_lossy(body));
+    panic!(
+        "parser made no progress on {:?}",
+        String::from_utf8_lossy(body)
+    );
 }
 
 fn escape(s: &str) -> String {
@@ -57,7 +66,9 @@ fn case() -> impl Strategy<Value = Case> {
         any::<f64>(),
         proptest::option::of(0i64..4_000_000_000),
     )
-        .prop_filter("__name__ is reserved", |(_, l, _, _)| !l.contains_key("__name__"))
+        .prop_filter("__name__ is reserved", |(_, l, _, _)| {
+            !l.contains_key("__name__")
+        })
         .prop_map(|((name, quoted), labels, value, ts)| Case {
             name,
             quoted,
@@ -73,7 +84,11 @@ fn render(c: &Case, om: bool) -> String {
     if c.quoted {
         parts.push(format!("\"{}\"", escape(&c.name)));
     }
-    parts.extend(c.labels.iter().map(|(n, v)| format!("{n}=\"{}\"", escape(v))));
+    parts.extend(
+        c.labels
+            .iter()
+            .map(|(n, v)| format!("{n}=\"{}\"", escape(v))),
+    );
     let mut line = if c.quoted {
         String::new()
     } else {
@@ -99,7 +114,11 @@ fn check_round_trip(cases: &[Case], om: bool) {
     if om {
         body.push_str("# EOF\n");
     }
-    let format = if om { Format::OpenMetrics } else { Format::Text };
+    let format = if om {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    };
     let mut p = Parser::new(body.as_bytes(), format).expect("utf8");
     for c in cases {
         let e = p.next().unwrap_or_else(|e| panic!("{e} in {body:?}"));

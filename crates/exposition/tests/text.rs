@@ -157,9 +157,15 @@ null_byte_metric{a=\"abc\x00\"} 1";
             1.0,
             Unknown,
         ),
-        help("go_goroutines", "Number of goroutines that currently exist."),
+        help(
+            "go_goroutines",
+            "Number of goroutines that currently exist.",
+        ),
         typ("go_goroutines", Gauge),
-        with_ts(s("go_goroutines", "go_goroutines", &[], 33.0, Gauge), 123123),
+        with_ts(
+            s("go_goroutines", "go_goroutines", &[], 33.0, Gauge),
+            123123,
+        ),
         typ("some_counter_total", Counter),
         help("some_counter_total", "Help after type."),
         s(
@@ -328,14 +334,24 @@ fn help_escapes_in_text_format() {
 fn untyped_and_text_only_types() {
     let got = parse_all("# TYPE a untyped\na 1\n", Format::Text).expect("parses");
     assert_eq!(got[0], typ("a", Unknown));
-    for bad in ["unknown", "gaugehistogram", "info", "stateset", "Counter", ""] {
+    for bad in [
+        "unknown",
+        "gaugehistogram",
+        "info",
+        "stateset",
+        "Counter",
+        "",
+    ] {
         let e = parse_err(&format!("a 1\n# TYPE a {bad}\n"), Format::Text);
         assert_eq!(e.line, 2);
         assert!(e.message.contains("invalid metric type"), "{e}");
     }
     // Two blanks leave a leading blank in the type word, as in Prometheus.
     let e = parse_err("# TYPE a  counter\n", Format::Text);
-    assert!(e.message.contains("invalid metric type \" counter\""), "{e}");
+    assert!(
+        e.message.contains("invalid metric type \" counter\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -480,7 +496,11 @@ fn error_cases_with_line_numbers() {
         ("{a=\"ok\"} 1", 1, "metric name not set"),
         ("# TYPE #\n", 1, "expected metric name after TYPE"),
         ("# HELP #\n", 1, "expected metric name after HELP"),
-        ("a 1\nb 2\nc{x=\"1\",x=\"2\"} 3\n", 3, "label name \"x\" is not unique"),
+        (
+            "a 1\nb 2\nc{x=\"1\",x=\"2\"} 3\n",
+            3,
+            "label name \"x\" is not unique",
+        ),
         ("a{__name__=\"b\"} 1\n", 1, "\"__name__\" is not unique"),
         ("{\"a\",\"b\"} 1\n", 1, "metric name already set"),
         ("a{\"b\"} 1\n", 1, "metric name already set"),
@@ -505,7 +525,10 @@ fn error_cases_with_line_numbers() {
     for (input, line, frag) in cases {
         let e = parse_err(input, Format::Text);
         assert_eq!(e.line, *line, "{input:?}: {e}");
-        assert!(e.message.contains(frag), "{input:?}: got {e}, want {frag:?}");
+        assert!(
+            e.message.contains(frag),
+            "{input:?}: got {e}, want {frag:?}"
+        );
         assert_eq!(e.to_string(), format!("line {}: {}", e.line, e.message));
     }
 }
@@ -545,6 +568,9 @@ fn quirks_prometheus_accepts() {
         .collect();
     assert_eq!(
         vals,
-        [("a".to_string(), 1.0, None), ("foo".to_string(), -1.0, Some(2))]
+        [
+            ("a".to_string(), 1.0, None),
+            ("foo".to_string(), -1.0, Some(2))
+        ]
     );
 }

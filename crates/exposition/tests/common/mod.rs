@@ -31,7 +31,9 @@ pub struct S {
 }
 
 pub fn pairs(p: &[(&str, &str)]) -> Pairs {
-    p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// A sample expectation with no timestamp or exemplar.
