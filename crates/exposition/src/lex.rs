@@ -252,92 +252,144 @@ pub(crate) fn float_error_message(e: FloatError, text: &str) -> String {
     }
 }
 
+/// A fixed stack buffer for float formatting, so checking whether a label value is already
+/// canonical costs no allocation. 48 bytes exceeds the longest form (`-1.2345678901234567e-308`).
+struct StackBuf {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl StackBuf {
+    fn new() -> StackBuf {
+        StackBuf {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+    fn push(&mut self, b: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+    }
+    fn push_str(&mut self, s: &str) {
+        for &b in s.as_bytes() {
+            self.push(b);
+        }
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.push_str(s);
+        Ok(())
+    }
+}
+
 /// Formats a float like Prometheus's `labels.FormatOpenMetricsFloat`: Go's shortest `%g`, with
 /// `.0` appended when the result has neither `.` nor `e`. Prometheus 3 rewrites `le` and
 /// `quantile` label values this way, so `le="1"` is stored as `le="1.0"`.
+#[cfg(test)]
 pub(crate) fn format_om_float(f: f64) -> String {
+    let mut out = StackBuf::new();
+    write_om_float(f, &mut out);
+    out.as_str().to_string()
+}
+
+fn write_om_float(f: f64, out: &mut StackBuf) {
+    use std::fmt::Write;
     if f == 1.0 {
-        return "1.0".into();
+        return out.push_str("1.0");
     }
     if f == 0.0 {
-        return "0.0".into();
+        return out.push_str("0.0");
     }
     if f == -1.0 {
-        return "-1.0".into();
+        return out.push_str("-1.0");
     }
     if f.is_nan() {
-        return "NaN".into();
+        return out.push_str("NaN");
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+        return out.push_str(if f > 0.0 { "+Inf" } else { "-Inf" });
     }
     // Rust's `{:e}` yields the same shortest round-trip digits Go uses; only the layout differs.
-    let sci = format!("{:e}", f.abs());
-    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let mut sci = StackBuf::new();
+    let _ = write!(sci, "{:e}", f.abs());
+    let sci = sci.as_str();
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let mut out = String::with_capacity(24);
+    let mut digits = StackBuf::new();
+    for b in mant.bytes().filter(|b| *b != b'.') {
+        digits.push(b);
+    }
+    let digits = digits.as_str();
     if f < 0.0 {
-        out.push('-');
+        out.push(b'-');
     }
     // Go's shortest %g uses exponent form when the exponent is below -4 or at least 6 (the
     // precision it assumes for shortest output), with a sign and at least two exponent digits.
     if !(-4..6).contains(&exp) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
-            out.push('.');
+            out.push(b'.');
             out.push_str(&digits[1..]);
         }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
         let e = exp.unsigned_abs();
         if e < 10 {
-            out.push('0');
+            out.push(b'0');
         }
-        out.push_str(&e.to_string());
+        let _ = write!(out, "{e}");
     } else {
         let dp = exp + 1; // digits before the decimal point
         if dp <= 0 {
             out.push_str("0.");
             for _ in 0..(-dp) {
-                out.push('0');
+                out.push(b'0');
             }
-            out.push_str(&digits);
+            out.push_str(digits);
         } else {
             let dp = dp as usize;
             if digits.len() <= dp {
-                out.push_str(&digits);
+                out.push_str(digits);
                 for _ in digits.len()..dp {
-                    out.push('0');
+                    out.push(b'0');
                 }
             } else {
                 out.push_str(&digits[..dp]);
-                out.push('.');
+                out.push(b'.');
                 out.push_str(&digits[dp..]);
             }
         }
     }
-    if !out.contains(['.', 'e']) {
+    if !out.as_str().contains(['.', 'e']) {
         out.push_str(".0");
     }
-    out
 }
 
-/// Rewrites a label value to Prometheus 3's canonical float form if it parses as a float
-/// (standard Go syntax, so `1_000` style rejection does not apply here but overflow does).
+/// Rewrites a label value to Prometheus 3's canonical float form if it parses as a float;
+/// allocates only when the text actually changes.
 pub(crate) fn normalize_float_label(v: Cow<'_, str>) -> Cow<'_, str> {
-    let parsed = match v.as_bytes().first() {
-        // Go's ParseFloat here is the unrestricted one, but hex floats are vanishingly rare in
-        // `le`/`quantile`; the restricted parser covers every decimal form.
-        Some(_) => parse_go_float(&v),
-        None => return v,
+    // Go's ParseFloat here is the unrestricted one, but hex floats are vanishingly rare in
+    // `le`/`quantile`; the restricted parser covers every decimal form.
+    let Ok(f) = parse_go_float(&v) else {
+        return v;
     };
-    match parsed {
-        Ok(f) => {
-            let canon = format_om_float(f);
-            if canon == *v { v } else { Cow::Owned(canon) }
-        }
-        Err(_) => v,
+    let mut canon = StackBuf::new();
+    write_om_float(f, &mut canon);
+    if canon.as_str() == v {
+        v
+    } else {
+        Cow::Owned(canon.as_str().to_string())
     }
 }
 
