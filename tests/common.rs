@@ -66,10 +66,9 @@ pub async fn start(dir: &Path, config: &Path, extra: &[&str]) -> Edgeprom {
         if let Ok(Some(status)) = ep.child.try_wait() {
             panic!("edgeprom exited with {status}; log:\n{}", log());
         }
-        if let Ok(r) = reqwest::get(format!("{}/-/ready", ep.base)).await {
-            if r.status().is_success() {
-                return ep;
-            }
+        let ready = reqwest::get(format!("{}/-/ready", ep.base)).await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return ep;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -461,33 +461,30 @@ impl ScrapeLoop {
             }
         }
 
-        // Series the last good scrape had and this one lacks get a stale marker now.
-        let track = cfg.track_timestamps_staleness;
-        if self.alive_iter != 0 {
-            for e in &self.cache.entries {
-                if e.seen == self.alive_iter && (track || !e.explicit_ts) {
-                    if let Some(labels) = &e.labels {
-                        let _ = app.append(e.sref, labels, t, stale_nan());
-                    }
-                }
-            }
-        }
+        // Series the last good scrape had and this one lacks get a stale marker now: entries seen
+        // in this scrape carry the new iteration, so only the vanished ones match.
+        self.append_stale_markers(app, t);
         self.alive_iter = self.iter;
         self.cache.compact(self.alive_iter);
         Ok(stats)
     }
 
+    /// Writes stale markers for the series alive after the last good scrape that have not been seen
+    /// since, and forgets that they were alive.
     fn append_stale_markers(&mut self, app: &mut dyn Appender, t: i64) {
         if self.alive_iter == 0 {
             return;
         }
         let track = self.settings.config.track_timestamps_staleness;
-        for e in &self.cache.entries {
-            if e.seen == self.alive_iter && (track || !e.explicit_ts) {
-                if let Some(labels) = &e.labels {
-                    // Per-sample refusals (e.g. the series already has a newer sample) are expected.
-                    let _ = app.append(e.sref, labels, t, stale_nan());
-                }
+        let alive = self
+            .cache
+            .entries
+            .iter()
+            .filter(|e| e.seen == self.alive_iter && (track || !e.explicit_ts));
+        for e in alive {
+            if let Some(labels) = &e.labels {
+                // Per-sample refusals (e.g. the series already has a newer sample) are expected.
+                let _ = app.append(e.sref, labels, t, stale_nan());
             }
         }
         self.alive_iter = 0;
