@@ -268,7 +268,10 @@ mod tests {
         let mut app = s.appender();
         app.append(None, &up(), 1000, 1.0).unwrap();
         app.commit().unwrap();
-        assert_eq!(s.samples(&up(), 0, i64::MAX), vec![Sample { t: 1000, v: 1.0 }]);
+        assert_eq!(
+            s.samples(&up(), 0, i64::MAX),
+            vec![Sample { t: 1000, v: 1.0 }]
+        );
     }
 
     #[test]
@@ -301,8 +304,14 @@ mod tests {
         let r = app.append(None, &other, 1000, 1.0).unwrap();
         app.append(Some(r), &up(), 1000, 5.0).unwrap();
         app.commit().unwrap();
-        assert_eq!(s.samples(&up(), 0, i64::MAX), vec![Sample { t: 1000, v: 5.0 }]);
-        assert_eq!(s.samples(&other, 0, i64::MAX), vec![Sample { t: 1000, v: 1.0 }]);
+        assert_eq!(
+            s.samples(&up(), 0, i64::MAX),
+            vec![Sample { t: 1000, v: 5.0 }]
+        );
+        assert_eq!(
+            s.samples(&other, 0, i64::MAX),
+            vec![Sample { t: 1000, v: 1.0 }]
+        );
     }
 
     #[test]

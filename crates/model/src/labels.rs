@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn builder_sorts_overwrites_and_drops_empty_values() {
         let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("b", "3"), ("c", "")]);
-        let pairs: Vec<_> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        let pairs: Vec<_> = l
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
         assert_eq!(pairs, [("a", "1"), ("b", "3")]);
         assert_eq!(l.get("b"), Some("3"));
         assert_eq!(l.get("c"), None);
@@ -235,6 +238,9 @@ mod tests {
         let a = Labels::from_pairs([("ab", "c")]);
         let b = Labels::from_pairs([("a", "bc")]);
         assert_ne!(a.stable_hash(), b.stable_hash());
-        assert_eq!(a.stable_hash(), Labels::from_pairs([("ab", "c")]).stable_hash());
+        assert_eq!(
+            a.stable_hash(),
+            Labels::from_pairs([("ab", "c")]).stable_hash()
+        );
     }
 }

@@ -10,7 +10,7 @@ mod value;
 
 pub use appender::{AppendError, Appendable, Appender, SeriesRef};
 pub use labels::{Label, Labels, LabelsBuilder};
-pub use value::{MetricType, Sample, STALE_NAN_BITS, is_stale_nan, stale_nan};
+pub use value::{MetricType, STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 
 /// Reserved label names with a meaning across Prometheus, spelled once.
 pub mod names {
