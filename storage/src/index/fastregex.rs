@@ -55,14 +55,15 @@ impl FastRegex {
                 pattern: pattern.to_string(),
                 source: Box::new(e),
             })?;
-        if let Some(lit) = fold_ascii_literal(pattern) {
-            return Ok(FastRegex::FoldAscii(lit));
-        }
         let hir = strip_captures(&hir);
+        // A set first: the index can then look postings up instead of testing every value.
         if let Some(mut set) = finite_set(hir) {
             set.sort_unstable();
             set.dedup();
             return Ok(FastRegex::Set(set.into_boxed_slice()));
+        }
+        if let Some(lit) = fold_ascii_literal(pattern) {
+            return Ok(FastRegex::FoldAscii(lit));
         }
         match dot_repeat(hir) {
             Some(0) => return Ok(FastRegex::Any),
@@ -183,7 +184,8 @@ fn fold_ascii_literal(pattern: &str) -> Option<String> {
     let rest = pattern.strip_prefix("(?i)")?;
     if !rest.is_empty()
         && rest.is_ascii()
-        && !rest.chars().any(regex_syntax::is_meta_character)
+        // `-` is syntax only inside a class, which a meta-free pattern cannot open.
+        && !rest.chars().any(|c| c != '-' && regex_syntax::is_meta_character(c))
         && !rest.contains(|c: char| c.is_whitespace() || c.is_ascii_control())
     {
         Some(rest.to_string())
