@@ -220,9 +220,8 @@ fn dot_repeat(hir: &Hir) -> Option<u32> {
     let HirKind::Class(Class::Unicode(c)) = strip_captures(&rep.sub).kind() else {
         return None;
     };
-    let full = c.ranges().len() == 1
-        && c.ranges()[0].start() == '\0'
-        && c.ranges()[0].end() == char::MAX;
+    let full =
+        c.ranges().len() == 1 && c.ranges()[0].start() == '\0' && c.ranges()[0].end() == char::MAX;
     full.then_some(rep.min)
 }
 

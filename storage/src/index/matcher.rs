@@ -142,9 +142,10 @@ impl Matcher {
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plain = !self.name.is_empty()
-            && self.name.char_indices().all(|(i, c)| {
-                c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
-            });
+            && self
+                .name
+                .char_indices()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
         if plain {
             f.write_str(&self.name)?;
         } else {

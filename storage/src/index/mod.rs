@@ -13,7 +13,7 @@ mod symbols;
 #[cfg(test)]
 mod tests;
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use edgeprom_model::Labels;
 use hashbrown::HashTable;
@@ -63,9 +63,7 @@ pub struct MemIndex {
 
 fn hash_ids(ids: &[(u32, u32)]) -> u64 {
     // Symbol ids are dense integers the index assigns, so nothing outside can aim for collisions.
-    let mut h = FxBuildHasher.build_hasher();
-    ids.hash(&mut h);
-    h.finish()
+    FxBuildHasher.hash_one(ids)
 }
 
 impl MemIndex {
@@ -123,7 +121,11 @@ impl MemIndex {
     /// Removes series `r` (head truncation). Unknown refs are ignored. Postings are swept lazily in
     /// batches; symbol ids may be renumbered when a sweep runs.
     pub fn remove(&mut self, r: u32) {
-        let Some(sl) = self.series_labels.get_mut(r as usize).and_then(Option::take) else {
+        let Some(sl) = self
+            .series_labels
+            .get_mut(r as usize)
+            .and_then(Option::take)
+        else {
             return;
         };
         if let Ok(e) = self.by_labels.find_entry(hash_ids(&sl.0), |&x| x == r) {

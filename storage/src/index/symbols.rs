@@ -28,9 +28,7 @@ impl Default for Symbols {
 
 impl std::fmt::Debug for Symbols {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Symbols")
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Symbols").field("len", &self.len()).finish()
     }
 }
 
@@ -58,9 +56,8 @@ impl Symbols {
         self.ends.push(self.arena.len());
         let hash = self.hasher.hash_one(s);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.table.insert_unique(hash, id, |&i| {
-            hasher.hash_one(slice(arena, ends, i))
-        });
+        self.table
+            .insert_unique(hash, id, |&i| hasher.hash_one(slice(arena, ends, i)));
         id
     }
 

@@ -43,7 +43,10 @@ fn dynamo() -> Vec<(u32, Labels)> {
             for model in models {
                 for le in les {
                     push(vec![
-                        ("__name__", "dynamo_frontend_time_to_first_token_seconds_bucket".into()),
+                        (
+                            "__name__",
+                            "dynamo_frontend_time_to_first_token_seconds_bucket".into(),
+                        ),
                         ("job", "dynamo-frontend".into()),
                         ("instance", instance.clone()),
                         ("namespace", ns.into()),
@@ -59,7 +62,10 @@ fn dynamo() -> Vec<(u32, Labels)> {
                     ("namespace", ns.into()),
                     ("pod", pod_name.clone()),
                     ("model", model.into()),
-                    ("status", if pod % 2 == 0 { "success" } else { "error" }.into()),
+                    (
+                        "status",
+                        if pod % 2 == 0 { "success" } else { "error" }.into(),
+                    ),
                 ]);
             }
             push(vec![
@@ -193,7 +199,10 @@ fn matcher_display_is_prometheus_style() {
 fn matches_empty_and_accessors() {
     let x = re("job", "|a");
     assert!(x.matches_empty());
-    assert_eq!((x.name(), x.value(), x.kind()), ("job", "|a", MatchType::Regex));
+    assert_eq!(
+        (x.name(), x.value(), x.kind()),
+        ("job", "|a", MatchType::Regex)
+    );
     assert!(!eq("job", "a").matches_empty());
     assert!(ne("job", "a").matches_empty());
     assert!(!ne("job", "").matches_empty());
@@ -207,7 +216,16 @@ fn label_names_and_values_with_matchers() {
     let ix = index_of(&series);
     assert_eq!(
         ix.label_names(&[]),
-        ["__name__", "instance", "job", "le", "model", "namespace", "pod", "status"]
+        [
+            "__name__",
+            "instance",
+            "job",
+            "le",
+            "model",
+            "namespace",
+            "pod",
+            "status"
+        ]
     );
     assert_eq!(
         ix.label_names(&[eq("__name__", "up")]),
@@ -220,14 +238,23 @@ fn label_names_and_values_with_matchers() {
     assert!(ix.label_names(&[eq("job", "nope")]).is_empty());
     assert_eq!(ix.label_values("namespace", &[]), ["dynamo", "dynamo-prod"]);
     assert_eq!(
-        ix.label_values("model", &[eq("job", "dynamo-worker"), re("instance", "worker-dynamo-[01].*")]),
+        ix.label_values(
+            "model",
+            &[
+                eq("job", "dynamo-worker"),
+                re("instance", "worker-dynamo-[01].*")
+            ]
+        ),
         ["llama-3-70b", "llama-3-8b"]
     );
     assert_eq!(
         ix.label_values("le", &[eq("model", "Qwen2-7B")]),
         ["+Inf", "0.005", "0.05", "0.5", "1", "5"]
     );
-    assert_eq!(ix.label_values("status", &[eq("pod", "frontend-dynamo-1")]), ["error"]);
+    assert_eq!(
+        ix.label_values("status", &[eq("pod", "frontend-dynamo-1")]),
+        ["error"]
+    );
     assert!(ix.label_values("nope", &[]).is_empty());
     assert!(ix.label_values("le", &[eq("__name__", "up")]).is_empty());
     // Both strategies (probe each value's list, walk selected series) agree with the oracle.
@@ -258,7 +285,10 @@ fn labels_and_exact_lookup_round_trip() {
         assert_eq!(sl.get(ix.symbols(), "zzz"), None);
     }
     assert_eq!(ix.get_ref(&Labels::from_pairs([("__name__", "up")])), None);
-    assert_eq!(ix.get_ref(&Labels::from_pairs([("__name__", "never-seen")])), None);
+    assert_eq!(
+        ix.get_ref(&Labels::from_pairs([("__name__", "never-seen")])),
+        None
+    );
     assert_eq!(ix.labels(100_000), None);
 }
 
@@ -286,7 +316,8 @@ fn remove_then_select() {
 #[test]
 fn removal_sweeps_postings_and_symbols() {
     let mut ix = MemIndex::new();
-    let mk = |i: u32| Labels::from_pairs([("__name__", "m".to_string()), ("pod", format!("pod-{i}"))]);
+    let mk =
+        |i: u32| Labels::from_pairs([("__name__", "m".to_string()), ("pod", format!("pod-{i}"))]);
     for i in 0..5000 {
         ix.add(i, &mk(i));
     }
@@ -294,9 +325,17 @@ fn removal_sweeps_postings_and_symbols() {
     for i in 0..4900 {
         ix.remove(i);
     }
-    assert!(ix.symbols().len() < before / 2, "{} symbols", ix.symbols().len());
+    assert!(
+        ix.symbols().len() < before / 2,
+        "{} symbols",
+        ix.symbols().len()
+    );
     let live: Vec<(u32, Labels)> = (4900..5000).map(|i| (i, mk(i))).collect();
-    for ms in [vec![], vec![re("pod", "pod-49.*")], vec![ne("pod", "pod-4950")]] {
+    for ms in [
+        vec![],
+        vec![re("pod", "pod-49.*")],
+        vec![ne("pod", "pod-4950")],
+    ] {
         assert_eq!(ix.select(&ms), oracle(&live, &ms));
     }
     for (r, l) in &live {
@@ -319,15 +358,33 @@ fn stats_count_series_and_values() {
     assert_eq!(s.num_series, series.len());
     assert_eq!(
         s.series_count_by_metric_name[0],
-        ("dynamo_frontend_time_to_first_token_seconds_bucket".to_string(), 2 * 4 * 4 * 6)
+        (
+            "dynamo_frontend_time_to_first_token_seconds_bucket".to_string(),
+            2 * 4 * 4 * 6
+        )
     );
     assert_eq!(s.series_count_by_metric_name.len(), 3);
-    assert_eq!(s.label_value_count_by_label_name[0], ("instance".to_string(), 4 + 8));
-    assert_eq!(s.series_count_by_label_value_pair[0].1, 2 * 4 * (4 * 6 + 4 + 1));
-    let pairs: usize = ["__name__", "instance", "job", "le", "model", "namespace", "pod", "status"]
-        .iter()
-        .map(|n| ix.label_values(n, &[]).len())
-        .sum();
+    assert_eq!(
+        s.label_value_count_by_label_name[0],
+        ("instance".to_string(), 4 + 8)
+    );
+    assert_eq!(
+        s.series_count_by_label_value_pair[0].1,
+        2 * 4 * (4 * 6 + 4 + 1)
+    );
+    let pairs: usize = [
+        "__name__",
+        "instance",
+        "job",
+        "le",
+        "model",
+        "namespace",
+        "pod",
+        "status",
+    ]
+    .iter()
+    .map(|n| ix.label_values(n, &[]).len())
+    .sum();
     assert_eq!(s.num_label_pairs, pairs);
 }
 
@@ -383,18 +440,68 @@ fn regex_fast_paths_are_chosen() {
 }
 
 const PATTERNS: &[&str] = &[
-    "", ".*", ".+", "a", "a|b|c", "|a", "a|", "foo|foobar", "(?i)foo", "(?i)FOO", "(?i)sk", "(?i)ab",
-    "(?i:k)", "fo.*", ".*oo", ".*o.*", "f.+o", "f.*o", "a.*a", "(a|b)c?", "[a-c]+", r"\d", r"\w+",
-    "x*", "(?s:.)", "^a", "a$", r"\n", ".", "..", "(foo)", "((foo|bar))", "foo.*bar.*", "[^a]*",
-    "(?i)ſ", "ab?c", "(?-s:.*)", "(?i)foo-bar", "\u{17f}|K",
+    "",
+    ".*",
+    ".+",
+    "a",
+    "a|b|c",
+    "|a",
+    "a|",
+    "foo|foobar",
+    "(?i)foo",
+    "(?i)FOO",
+    "(?i)sk",
+    "(?i)ab",
+    "(?i:k)",
+    "fo.*",
+    ".*oo",
+    ".*o.*",
+    "f.+o",
+    "f.*o",
+    "a.*a",
+    "(a|b)c?",
+    "[a-c]+",
+    r"\d",
+    r"\w+",
+    "x*",
+    "(?s:.)",
+    "^a",
+    "a$",
+    r"\n",
+    ".",
+    "..",
+    "(foo)",
+    "((foo|bar))",
+    "foo.*bar.*",
+    "[^a]*",
+    "(?i)ſ",
+    "ab?c",
+    "(?-s:.*)",
+    "(?i)foo-bar",
+    "\u{17f}|K",
 ];
 
 fn value_strategy() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
-            Just('a'), Just('b'), Just('c'), Just('f'), Just('o'), Just('O'), Just('F'), Just('k'),
-            Just('K'), Just('s'), Just('S'), Just('\u{17f}'), Just('\u{212a}'), Just('\n'),
-            Just('1'), Just('-'), Just('r'), Just('é'),
+            Just('a'),
+            Just('b'),
+            Just('c'),
+            Just('f'),
+            Just('o'),
+            Just('O'),
+            Just('F'),
+            Just('k'),
+            Just('K'),
+            Just('s'),
+            Just('S'),
+            Just('\u{17f}'),
+            Just('\u{212a}'),
+            Just('\n'),
+            Just('1'),
+            Just('-'),
+            Just('r'),
+            Just('é'),
         ],
         0..7,
     )
@@ -407,7 +514,11 @@ fn pattern_strategy() -> impl Strategy<Value = String> {
         value_strategy().prop_map(|v| regex_syntax::escape(&v)),
     ];
     proptest::collection::vec(piece, 1..4).prop_flat_map(|ps| {
-        prop_oneof![Just(ps.concat()), Just(ps.join("|")), Just(format!("(?i){}", ps.concat()))]
+        prop_oneof![
+            Just(ps.concat()),
+            Just(ps.join("|")),
+            Just(format!("(?i){}", ps.concat()))
+        ]
     })
 }
 
@@ -441,9 +552,20 @@ fn labels_strategy() -> impl Strategy<Value = Labels> {
 
 fn matcher_strategy() -> impl Strategy<Value = Matcher> {
     (
-        proptest::sample::select(&[MatchType::Equal, MatchType::NotEqual, MatchType::Regex, MatchType::NotRegex][..]),
+        proptest::sample::select(
+            &[
+                MatchType::Equal,
+                MatchType::NotEqual,
+                MatchType::Regex,
+                MatchType::NotRegex,
+            ][..],
+        ),
         proptest::sample::select(&["__name__", "a", "b", "c", "d"][..]),
-        proptest::sample::select(&["", "x", "y", "xy", "x|y", "|x", ".*", ".+", "x.*", ".*y", "(?i)X", "[xz]"][..]),
+        proptest::sample::select(
+            &[
+                "", "x", "y", "xy", "x|y", "|x", ".*", ".+", "x.*", ".*y", "(?i)X", "[xz]",
+            ][..],
+        ),
     )
         .prop_map(|(k, n, v)| Matcher::new(k, n, v).expect("valid"))
 }
