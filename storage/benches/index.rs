@@ -42,7 +42,11 @@ fn series(i: usize) -> Labels {
             "job",
             format!(
                 "dynamo-{}",
-                if matches!(pod % 3, 0) { "frontend" } else { "worker" }
+                if matches!(pod % 3, 0) {
+                    "frontend"
+                } else {
+                    "worker"
+                }
             ),
         ),
         (

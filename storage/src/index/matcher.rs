@@ -137,6 +137,15 @@ impl Matcher {
     }
 }
 
+/// Matchers are equal when they are written the same; the compiled form follows from that.
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Matcher) -> bool {
+        self.kind == other.kind && self.name == other.name && self.value == other.value
+    }
+}
+
+impl Eq for Matcher {}
+
 /// Prints like Prometheus: `name="value"`, `name=~"re"`, with the name quoted when it is not a plain
 /// identifier and the value quoted Go-style.
 impl fmt::Display for Matcher {

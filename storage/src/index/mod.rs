@@ -434,17 +434,20 @@ impl MemIndex {
         for sl in self.series_labels.iter().flatten() {
             total += sl.len() * size_of::<(u32, u32)>() + ALLOC;
         }
-        // Each hash map bucket: key, value and one control byte.
-        total += self.postings.capacity()
+        // Each hash map bucket holds key, value and one control byte; `capacity()` counts items,
+        // and a table keeps 1/8 of its buckets free.
+        let buckets = |cap: usize| cap * 8 / 7;
+        total += buckets(self.postings.capacity())
             * (size_of::<u32>() + size_of::<FxHashMap<u32, Vec<u32>>>() + 1);
         for values in self.postings.values() {
-            total += values.capacity() * (size_of::<u32>() + size_of::<Vec<u32>>() + 1) + ALLOC;
+            total +=
+                buckets(values.capacity()) * (size_of::<u32>() + size_of::<Vec<u32>>() + 1) + ALLOC;
             for list in values.values() {
                 total += list.capacity() * size_of::<u32>() + ALLOC;
             }
         }
         total += self.all.capacity() * size_of::<u32>();
-        total += self.by_labels.capacity() * (size_of::<u32>() + 1);
+        total += buckets(self.by_labels.capacity()) * (size_of::<u32>() + 1);
         total
     }
 }

@@ -91,8 +91,8 @@ impl Symbols {
     pub fn memory_bytes(&self) -> usize {
         self.arena.capacity()
             + self.ends.capacity() * size_of::<usize>()
-            // One u32 slot and one control byte per bucket.
-            + self.table.capacity() * (size_of::<u32>() + 1)
+            // One u32 slot and one control byte per bucket; 1/8 of the buckets stay free.
+            + self.table.capacity() * 8 / 7 * (size_of::<u32>() + 1)
     }
 }
 
