@@ -5,25 +5,14 @@
 
 /// The open chunk's bytes plus the bits of its last, partly filled byte.
 ///
-/// Between appends `buf` is always a complete chunk as Prometheus would have written it: the header,
-/// every byte touched so far (the partial last one with its unused low bits zero) and, when
-/// Prometheus's writer would have left one, an empty trailing byte.
+/// Between appends `buf` is always a complete chunk as Prometheus would have written it: the header
+/// and every byte touched so far, the partial last one with its unused low bits zero.
 pub(super) struct BitWriter {
     pub(super) buf: Vec<u8>,
     /// Pending bits, right-aligned; only the low `nacc` bits are set.
     pub(super) acc: u64,
     /// Number of pending bits, always below 64.
     pub(super) nacc: u32,
-    /// Whether `buf` ends in the empty byte Prometheus's byte-wise writer leaves behind.
-    pub(super) pad: bool,
-}
-
-/// Prometheus's `bstream` appends a fresh zero byte after every whole byte it writes, so a stream
-/// that ends byte-aligned after a multiple-of-eight-bit field carries one extra zero byte. Copying
-/// that quirk keeps our chunks byte-identical to theirs (same length, same checksum on disk).
-#[inline]
-pub(super) fn leaves_pad(nacc: u32, last_width: u32) -> bool {
-    nacc == 0 && last_width % 8 == 0
 }
 
 impl BitWriter {
@@ -36,17 +25,16 @@ impl BitWriter {
             buf,
             acc: 0,
             nacc: 0,
-            pad: false,
         }
     }
 
-    /// Takes the partial last byte (already mirrored in `acc`) and any pad byte back off `buf`
-    /// so that the next sample's bits continue where the stream ends.
+    /// Takes the partial last byte (already mirrored in `acc`) back off `buf` so that the next
+    /// sample's bits continue where the stream ends.
     #[inline]
     pub(super) fn begin(&mut self) {
-        let drop = usize::from(self.nacc > 0) + usize::from(self.pad);
-        self.buf.truncate(self.buf.len() - drop);
-        self.pad = false;
+        if self.nacc > 0 {
+            self.buf.pop();
+        }
     }
 
     /// Appends the low `n` bits of `v` (1 ≤ n ≤ 64); `v` must have no bits set above them.
@@ -69,10 +57,9 @@ impl BitWriter {
         }
     }
 
-    /// Writes the pending bits out so that `buf` is a complete chunk again; `last_width` is the
-    /// width of the last field Prometheus would have written, which decides the pad byte.
+    /// Writes the pending bits out so that `buf` is a complete chunk again.
     #[inline]
-    pub(super) fn finish(&mut self, last_width: u32) {
+    pub(super) fn finish(&mut self) {
         let n = self.nacc;
         if n > 0 {
             let word = self.acc << (64 - n);
@@ -81,10 +68,6 @@ impl BitWriter {
             let rem = n % 8;
             self.acc &= (1u64 << rem) - 1;
             self.nacc = rem;
-        }
-        self.pad = leaves_pad(self.nacc, last_width);
-        if self.pad {
-            self.buf.push(0);
         }
     }
 }

@@ -47,23 +47,21 @@ fn chunk_from_bits(count: u16, bits: &str) -> Vec<u8> {
 }
 
 // Hand-derived vectors. Sample 0 is zigzag varint(t) then the raw 64 value bits; sample 1 the
-// uvarint delta then the XOR; later samples a delta-of-delta bucket then the XOR. Prometheus's
-// byte-wise writer leaves an empty byte after a stream ending on a whole 64-bit value.
+// uvarint delta then the XOR; later samples a delta-of-delta bucket then the XOR. The stream ends
+// on the byte holding its last bit (Prometheus since 3.0; 2.x left an extra empty byte after a
+// byte-aligned stream, see `prometheus_2_pad_byte_is_accepted_and_dropped_on_reopen`).
 
 #[test]
 fn one_sample_bytes() {
-    // zigzag(1000) = 2000 = 0b1111_1010000 → 0xd0 0x0f; 1.0 = 0x3ff0000000000000; pad byte.
+    // zigzag(1000) = 2000 = 0b1111_1010000 → 0xd0 0x0f; 1.0 = 0x3ff0000000000000.
     let a = encode(&[(1000, 1.0)]);
-    assert_eq!(
-        a.bytes(),
-        [0, 1, 0xd0, 0x0f, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0]
-    );
+    assert_eq!(a.bytes(), [0, 1, 0xd0, 0x0f, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(decode(a.bytes()), bits_of(&[(1000, 1.0)]));
 }
 
 #[test]
 fn two_sample_bytes() {
-    // delta 15000 → uvarint 0x98 0x75 (fills the pad byte); 1.0 ^ 2.0 = 0x7ff0000000000000:
+    // delta 15000 → uvarint 0x98 0x75; 1.0 ^ 2.0 = 0x7ff0000000000000:
     // 1 leading, 52 trailing, 11 significant → `1 1 00001 001011 11111111111` = 0xc2 0x5f 0xff.
     let s = [(1000, 1.0), (16000, 2.0)];
     let a = encode(&s);
@@ -98,7 +96,7 @@ fn three_sample_bytes_negative_time_and_window_reuse() {
     // zigzag(-2000) = 3999 → 0x9f 0x1f; delta 1000 → 0xe8 0x07;
     // 1.0 ^ 3.0 = 0x7ff8000000000000 (1 leading, 51 trailing, 12 sig) → `1 1 00001 001100 1×12`;
     // dod 0 → `0`; 3.0 ^ 2.0 = 0x0008000000000000 fits the (1, 51) window → `1 0 000000000001`.
-    // 11000010 01100111 11111111 1|0|10|0000 00000001 = 0xc2 0x67 0xff 0xa0 0x01: 40 bits, no pad.
+    // 11000010 01100111 11111111 1|0|10|0000 00000001 = 0xc2 0x67 0xff 0xa0 0x01: 40 bits.
     let s = [(-2000, 1.0), (-1000, 3.0), (0, 2.0)];
     let a = encode(&s);
     assert_eq!(
@@ -320,6 +318,17 @@ fn reopen_drops_trailing_garbage() {
     let mut want = encode(&s);
     want.append(46001, 4.0);
     assert_eq!(a.bytes(), want.bytes());
+}
+
+#[test]
+fn prometheus_2_pad_byte_is_accepted_and_dropped_on_reopen() {
+    let mut old = encode(&[(1000, 1.0)]).into_bytes();
+    old.push(0);
+    assert_eq!(decode(&old), bits_of(&[(1000, 1.0)]));
+    let mut a = XorAppender::from_bytes(old).expect("reopens");
+    assert_eq!(a.bytes(), encode(&[(1000, 1.0)]).bytes());
+    a.append(16000, 2.0);
+    assert_eq!(a.bytes(), encode(&[(1000, 1.0), (16000, 2.0)]).bytes());
 }
 
 #[test]

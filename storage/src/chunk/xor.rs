@@ -1,7 +1,7 @@
 //! The XOR appender and iterator.
 
 use super::ChunkError;
-use super::bits::{BitReader, BitWriter, leaves_pad};
+use super::bits::{BitReader, BitWriter};
 
 /// Marks "no leading/trailing-zero window chosen yet": the next non-zero XOR must write one.
 const NO_WINDOW: u8 = 0xff;
@@ -78,18 +78,17 @@ impl XorAppender {
         assert!(self.num < u16::MAX, "XOR chunk sample count overflow");
         let v = v.to_bits();
         self.w.begin();
-        let last_width = match self.num {
+        match self.num {
             0 => {
                 put_varint_bytes(&mut self.w, zigzag(t));
                 self.w.put(v, 64);
                 self.first_t = t;
-                64
             }
             1 => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
                 put_varint_bytes(&mut self.w, t_delta);
                 self.t_delta = t_delta;
-                self.put_value(v)
+                self.put_value(v);
             }
             _ => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
@@ -108,23 +107,23 @@ impl XorAppender {
                     self.w.put(dod as u64, 64);
                 }
                 self.t_delta = t_delta;
-                self.put_value(v)
+                self.put_value(v);
             }
-        };
-        self.w.finish(last_width);
+        }
+        self.w.finish();
         self.t = t;
         self.v = v;
         self.num += 1;
         self.w.buf[..2].copy_from_slice(&self.num.to_be_bytes());
     }
 
-    /// Writes the XOR of `v` with the previous value; returns the width of the last field written.
+    /// Writes the XOR of `v` with the previous value.
     #[inline(always)]
-    fn put_value(&mut self, v: u64) -> u32 {
+    fn put_value(&mut self, v: u64) {
         let x = v ^ self.v;
         if x == 0 {
             self.w.put(0, 1);
-            return 1;
+            return;
         }
         // The 5-bit field cannot hold 32 or more; a smaller count just carries a few zero bits.
         let leading = x.leading_zeros().min(31);
@@ -136,7 +135,6 @@ impl XorAppender {
             let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
             self.w.put(0b10, 2);
             self.w.put(x >> self.trailing, sig);
-            sig
         } else {
             self.leading = leading as u8;
             self.trailing = trailing as u8;
@@ -145,7 +143,6 @@ impl XorAppender {
             let head = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
             self.w.put(head, 13);
             self.w.put(x >> trailing, sig);
-            sig
         }
     }
 
@@ -182,8 +179,8 @@ impl XorAppender {
     /// Reopens a chunk for appending, decoding it to recover the encoder's state.
     ///
     /// Appending to the result produces the same bytes as appending every sample to one appender
-    /// from the start. Bytes past the end of the encoded samples (such as Prometheus's trailing
-    /// empty byte, or garbage) are normalised away.
+    /// from the start. Bytes past the end of the encoded samples (such as the empty byte that
+    /// Prometheus before 3.0 left after a byte-aligned stream, or garbage) are dropped.
     pub fn from_bytes(mut bytes: Vec<u8>) -> Result<XorAppender, ChunkError> {
         let mut it = XorIterator::new(&bytes)?;
         while it.next_sample().is_some() {}
@@ -205,7 +202,6 @@ impl XorAppender {
             leading: if it.window { it.leading } else { NO_WINDOW },
             trailing: it.trailing,
         };
-        let last_width = it.last_width;
         drop(it);
 
         bytes.truncate(2 + consumed.div_ceil(8));
@@ -218,10 +214,6 @@ impl XorAppender {
             }
         }
         a.w.nacc = rem;
-        a.w.pad = num > 0 && leaves_pad(rem, last_width);
-        if a.w.pad {
-            bytes.push(0);
-        }
         a.w.buf = bytes;
         Ok(a)
     }
@@ -262,8 +254,6 @@ pub struct XorIterator<'a> {
     trailing: u8,
     /// Whether any non-zero XOR has been decoded, i.e. the encoder's window is known.
     window: bool,
-    /// Width of the last field of the last sample, which decides Prometheus's pad byte.
-    last_width: u32,
     err: Option<ChunkError>,
 }
 
@@ -300,7 +290,6 @@ impl<'a> XorIterator<'a> {
             leading: 0,
             trailing: 0,
             window: false,
-            last_width: 0,
             err: None,
         }
     }
@@ -354,7 +343,6 @@ impl<'a> XorIterator<'a> {
             self.t = unzigzag(raw);
             self.first_t = self.t;
             self.v = self.r.read(64);
-            self.last_width = 64;
         } else {
             self.t_delta = raw;
             self.t = self.t.wrapping_add(raw as i64);
@@ -381,7 +369,6 @@ impl<'a> XorIterator<'a> {
         let control = self.r.peek() >> 62;
         if control < 0b10 {
             self.r.skip(1);
-            self.last_width = 1;
             return Some(());
         }
         self.r.skip(2);
@@ -409,7 +396,6 @@ impl<'a> XorIterator<'a> {
         let trailing = u32::from(self.trailing);
         let sig = 64 - u32::from(self.leading) - trailing;
         self.v ^= self.r.read(sig) << trailing;
-        self.last_width = sig;
         Some(())
     }
 
