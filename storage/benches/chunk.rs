@@ -14,10 +14,12 @@ mod shapes;
 
 const CHUNKS: u64 = 16;
 
-/// `(shape, chunks)` where each chunk is its 120 samples.
-fn data() -> Vec<(&'static str, Vec<Vec<(i64, f64)>>)> {
+/// A shape's name and its chunks, each chunk as its 120 samples.
+type Shape = (&'static str, Vec<Vec<(i64, f64)>>);
+
+fn data() -> Vec<Shape> {
     let n = usize::from(MAX_SAMPLES_PER_CHUNK);
-    let mut by_shape: Vec<(&'static str, Vec<Vec<(i64, f64)>>)> = Vec::new();
+    let mut by_shape: Vec<Shape> = Vec::new();
     for seed in 0..CHUNKS {
         for (i, (name, samples)) in shapes::all(seed, n).into_iter().enumerate() {
             if seed == 0 {

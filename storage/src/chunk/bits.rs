@@ -63,8 +63,10 @@ impl BitWriter {
         let n = self.nacc;
         if n > 0 {
             let word = self.acc << (64 - n);
-            let len = n.div_ceil(8) as usize;
-            self.buf.extend_from_slice(&word.to_be_bytes()[..len]);
+            // A fixed 8-byte copy is one store; a variable-length one would call memcpy.
+            let len = self.buf.len() + n.div_ceil(8) as usize;
+            self.buf.extend_from_slice(&word.to_be_bytes());
+            self.buf.truncate(len);
             let rem = n % 8;
             self.acc &= (1u64 << rem) - 1;
             self.nacc = rem;

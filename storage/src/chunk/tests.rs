@@ -490,11 +490,11 @@ proptest! {
         if let Ok(it) = XorIterator::new(&bytes) {
             let _ = it.count();
         }
-        if let Ok(mut a) = XorAppender::from_bytes(bytes) {
-            if a.num_samples() < u16::MAX {
-                let t = a.last_time().unwrap_or(0);
-                a.append(t, 1.0);
-            }
+        if let Ok(mut a) = XorAppender::from_bytes(bytes)
+            && a.num_samples() < u16::MAX
+        {
+            let t = a.last_time().unwrap_or(0);
+            a.append(t, 1.0);
         }
     }
 }

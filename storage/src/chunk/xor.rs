@@ -182,36 +182,36 @@ impl XorAppender {
     /// from the start. Bytes past the end of the encoded samples (such as the empty byte that
     /// Prometheus before 3.0 left after a byte-aligned stream, or garbage) are dropped.
     pub fn from_bytes(mut bytes: Vec<u8>) -> Result<XorAppender, ChunkError> {
-        let mut it = XorIterator::new(&bytes)?;
-        while it.next_sample().is_some() {}
-        if let Some(e) = it.err.take() {
-            return Err(e);
-        }
-        let consumed = it.r.consumed();
-        let num = it.read;
-        let mut a = XorAppender {
-            w: BitWriter::new(),
-            num,
-            first_t: it.first_t,
-            t: it.t,
-            v: it.v,
-            t_delta: it.t_delta,
-            // A chunk whose values never changed has chosen no window yet. Prometheus's reopened
-            // appender would assume (0, 0) here; starting without one instead keeps the bytes
-            // equal to a never-closed appender's, and both decode the same either way.
-            leading: if it.window { it.leading } else { NO_WINDOW },
-            trailing: it.trailing,
+        let (mut a, consumed) = {
+            let mut it = XorIterator::new(&bytes)?;
+            while it.next_sample().is_some() {}
+            if let Some(e) = it.err.take() {
+                return Err(e);
+            }
+            let a = XorAppender {
+                w: BitWriter::new(),
+                num: it.read,
+                first_t: it.first_t,
+                t: it.t,
+                v: it.v,
+                t_delta: it.t_delta,
+                // A chunk whose values never changed has chosen no window yet. Prometheus's
+                // reopened appender would assume (0, 0) here; starting without one instead keeps
+                // the bytes equal to a never-closed appender's, and both decode the same.
+                leading: if it.window { it.leading } else { NO_WINDOW },
+                trailing: it.trailing,
+            };
+            (a, it.r.consumed())
         };
-        drop(it);
 
         bytes.truncate(2 + consumed.div_ceil(8));
         let rem = (consumed % 8) as u32;
-        if rem > 0 {
-            if let Some(last) = bytes.last_mut() {
-                // Keep only the encoded bits of the partial byte so later appends can OR into it.
-                *last &= 0xffu8 << (8 - rem);
-                a.w.acc = u64::from(*last >> (8 - rem));
-            }
+        if rem > 0
+            && let Some(last) = bytes.last_mut()
+        {
+            // Keep only the encoded bits of the partial byte so later appends can OR into it.
+            *last &= 0xffu8 << (8 - rem);
+            a.w.acc = u64::from(*last >> (8 - rem));
         }
         a.w.nacc = rem;
         a.w.buf = bytes;
