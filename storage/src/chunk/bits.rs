@@ -1,0 +1,178 @@
+//! Bit-level I/O shared by the XOR appender and iterator.
+//!
+//! Both sides move up to 64 bits per operation through a `u64` so that the common one- to
+//! twenty-bit fields cost a shift and an OR rather than a loop over single bits.
+
+/// The open chunk's bytes plus the bits of its last, partly filled byte.
+///
+/// Between appends `buf` is always a complete chunk as Prometheus would have written it: the header
+/// and every byte touched so far, the partial last one with its unused low bits zero.
+pub(super) struct BitWriter {
+    pub(super) buf: Vec<u8>,
+    /// Pending bits, right-aligned; only the low `nacc` bits are set.
+    pub(super) acc: u64,
+    /// Number of pending bits, always below 64.
+    pub(super) nacc: u32,
+}
+
+impl BitWriter {
+    /// An empty chunk: just the zero sample count.
+    pub(super) fn new() -> BitWriter {
+        // 128 bytes holds a 120-sample chunk of a regular counter without regrowing, as in Prometheus.
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&[0, 0]);
+        BitWriter {
+            buf,
+            acc: 0,
+            nacc: 0,
+        }
+    }
+
+    /// Takes the partial last byte (already mirrored in `acc`) back off `buf` so that the next
+    /// sample's bits continue where the stream ends.
+    #[inline]
+    pub(super) fn begin(&mut self) {
+        if self.nacc > 0 {
+            self.buf.pop();
+        }
+    }
+
+    /// Appends the low `n` bits of `v` (1 ≤ n ≤ 64); `v` must have no bits set above them.
+    #[inline(always)]
+    pub(super) fn put(&mut self, v: u64, n: u32) {
+        debug_assert!((1..=64).contains(&n));
+        debug_assert!(n == 64 || v >> n == 0);
+        let free = 64 - self.nacc;
+        if n < free {
+            self.acc = (self.acc << n) | v;
+            self.nacc += n;
+        } else {
+            let rest = n - free;
+            // `free` is 64 only when the accumulator is empty (and so zero), where a wrapped
+            // shift by 0 gives the same zero.
+            let word = self.acc.wrapping_shl(free) | (v >> rest);
+            self.buf.extend_from_slice(&word.to_be_bytes());
+            self.acc = v & ((1u64 << rest) - 1);
+            self.nacc = rest;
+        }
+    }
+
+    /// Writes the pending bits out so that `buf` is a complete chunk again.
+    #[inline]
+    pub(super) fn finish(&mut self) {
+        let n = self.nacc;
+        if n > 0 {
+            let word = self.acc << (64 - n);
+            // A fixed 8-byte copy is one store; a variable-length one would call memcpy.
+            let len = self.buf.len() + n.div_ceil(8) as usize;
+            self.buf.extend_from_slice(&word.to_be_bytes());
+            self.buf.truncate(len);
+            let rem = n % 8;
+            self.acc &= (1u64 << rem) - 1;
+            self.nacc = rem;
+        }
+    }
+}
+
+/// Reads bits from a borrowed byte slice, most significant bit first.
+///
+/// Past the end of the slice it reads zeros instead of failing, so the decoder checks for overrun
+/// once per sample (see [`BitReader::overran`]) instead of once per field.
+#[derive(Clone)]
+pub(super) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Next byte of `data` to load (may run past the end, over virtual zero bytes).
+    pos: usize,
+    /// Unread bits, left-aligned. Bits below the top `valid` ones are either zero or the stream's
+    /// following bits, so reloading the same bytes over them with OR is harmless.
+    bits: u64,
+    valid: u32,
+}
+
+impl<'a> BitReader<'a> {
+    pub(super) fn new(data: &'a [u8]) -> BitReader<'a> {
+        BitReader {
+            data,
+            pos: 0,
+            bits: 0,
+            valid: 0,
+        }
+    }
+
+    /// Tops the buffer up to at least 56 valid bits.
+    #[inline(always)]
+    pub(super) fn refill(&mut self) {
+        let word = match self.data.get(self.pos..self.pos + 8) {
+            Some(s) => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(s);
+                u64::from_be_bytes(b)
+            }
+            None => self.tail_word(),
+        };
+        self.bits |= word >> self.valid;
+        let take = (63 - self.valid) >> 3;
+        self.pos += take as usize;
+        self.valid += take * 8;
+    }
+
+    #[cold]
+    fn tail_word(&self) -> u64 {
+        let mut b = [0u8; 8];
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        b[..rest.len()].copy_from_slice(rest);
+        u64::from_be_bytes(b)
+    }
+
+    /// The next bits without consuming them; at least the top 56 are valid after a refill.
+    #[inline(always)]
+    pub(super) fn peek(&self) -> u64 {
+        self.bits
+    }
+
+    /// Drops `n` (< 64) already-valid bits.
+    #[inline(always)]
+    pub(super) fn skip(&mut self, n: u32) {
+        debug_assert!(n <= self.valid && n < 64);
+        self.bits <<= n;
+        self.valid -= n;
+    }
+
+    /// Reads `n` bits (1 ≤ n ≤ 56) that the caller knows are buffered, i.e. after a refill and
+    /// with no more than 56 bits read since.
+    #[inline(always)]
+    pub(super) fn read_buffered(&mut self, n: u32) -> u64 {
+        debug_assert!(n >= 1 && n <= self.valid);
+        let v = self.bits >> (64 - n);
+        self.bits <<= n;
+        self.valid -= n;
+        v
+    }
+
+    /// Reads `n` bits, 1 ≤ n ≤ 64, refilling as needed.
+    #[inline(always)]
+    pub(super) fn read(&mut self, n: u32) -> u64 {
+        if n > self.valid {
+            self.refill();
+            if n > self.valid {
+                // Only a full 57- to 64-bit field gets here; split it across two refills.
+                let hi = self.read_buffered(n - 32);
+                self.refill();
+                return (hi << 32) | self.read_buffered(32);
+            }
+        }
+        self.read_buffered(n)
+    }
+
+    /// Bits consumed so far.
+    #[inline(always)]
+    pub(super) fn consumed(&self) -> usize {
+        self.pos * 8 - self.valid as usize
+    }
+
+    /// Whether more bits were consumed than the slice holds: the stream was truncated.
+    #[inline(always)]
+    pub(super) fn overran(&self) -> bool {
+        self.consumed() > self.data.len() * 8
+    }
+}
