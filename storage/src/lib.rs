@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod wal;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
