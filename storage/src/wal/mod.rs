@@ -32,8 +32,8 @@ mod segment;
 mod tests;
 
 use segment::{
-    Scan, TMP_SUFFIX, checkpoint_path, io_err, list_checkpoints, list_segments,
-    scan, segment_path, sync_dir,
+    Scan, TMP_SUFFIX, checkpoint_path, io_err, list_checkpoints, list_segments, scan, segment_path,
+    sync_dir,
 };
 
 /// A series definition: the head's series ref and its labels.
@@ -163,7 +163,9 @@ pub enum WalError {
         source: io::Error,
     },
     /// A checkpoint was asked for segments that are already checkpointed.
-    #[error("cannot checkpoint up to segment {upto}: segments before {first} are already checkpointed")]
+    #[error(
+        "cannot checkpoint up to segment {upto}: segments before {first} are already checkpointed"
+    )]
     CheckpointRange {
         /// The requested last segment.
         upto: u32,
@@ -666,9 +668,7 @@ impl Wal {
         if let Some(s) = &self.syncer {
             s.take_error()?;
         }
-        self.file
-            .sync_data()
-            .map_err(io_err("syncing", &self.path))
+        self.file.sync_data().map_err(io_err("syncing", &self.path))
     }
 
     /// The first and last segment numbers in the WAL (the last is the one being written).
@@ -694,10 +694,9 @@ impl Wal {
                 .sync_data()
                 .map_err(io_err("syncing", &self.path))?;
         }
-        let n = self
-            .current
-            .checked_add(1)
-            .ok_or_else(|| io_err("creating", &self.path)(io::Error::other("segment numbers exhausted")))?;
+        let n = self.current.checked_add(1).ok_or_else(|| {
+            io_err("creating", &self.path)(io::Error::other("segment numbers exhausted"))
+        })?;
         let path = segment_path(&self.dir, n);
         let file = OpenOptions::new()
             .read(true)
@@ -853,7 +852,9 @@ impl CheckpointWriter {
         if buf.is_empty() {
             return Ok(());
         }
-        if self.file.is_some() && self.offset > 0 && self.offset + buf.len() as u64 > self.segment_size
+        if self.file.is_some()
+            && self.offset > 0
+            && self.offset + buf.len() as u64 > self.segment_size
         {
             self.finish_file()?;
             self.n += 1;

@@ -191,7 +191,10 @@ fn reopen_continues_after_the_last_record() {
         let (mut w, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
         assert!(rep.is_clean(), "{rep:?}");
         assert_eq!(w.segment_range(), (0, 0));
-        let recs = [series(round * 10, 10), samples(round as i64, round * 10..round * 10 + 10)];
+        let recs = [
+            series(round * 10, 10),
+            samples(round as i64, round * 10..round * 10 + 10),
+        ];
         w.log(&recs).unwrap();
         want.extend(recs);
         w.close().unwrap();
@@ -241,7 +244,10 @@ fn write_commits(dir: &Path, n: u64) -> (Vec<Vec<Record>>, u64) {
     let mut last_start = 0;
     for i in 0..n {
         last_start = seg_len(dir, 0);
-        let c = vec![series(i * 3, 3), samples(i as i64 * 15_000, i * 3..i * 3 + 3)];
+        let c = vec![
+            series(i * 3, 3),
+            samples(i as i64 * 15_000, i * 3..i * 3 + 3),
+        ];
         w.log(&c).unwrap();
         commits.push(c);
     }
@@ -257,11 +263,7 @@ fn torn_tail_at_every_offset_keeps_every_earlier_commit() {
     let earlier: Vec<Record> = commits[..4].concat();
     for cut in last_start..full.len() as u64 {
         let c = tempfile::tempdir().unwrap();
-        std::fs::write(
-            segment::segment_path(c.path(), 0),
-            &full[..cut as usize],
-        )
-        .unwrap();
+        std::fs::write(segment::segment_path(c.path(), 0), &full[..cut as usize]).unwrap();
 
         // Replay before repair stops at the tear and delivers nothing of the torn commit, not even
         // its intact first record.
@@ -326,7 +328,10 @@ fn a_flipped_byte_in_the_last_segment_keeps_what_precedes_it() {
 
     let (got, rep) = all_with_report(d.path());
     assert!(same(&got, &commits[..5].concat()));
-    assert!(rep.corrupt.as_deref().unwrap_or("").contains("checksum"), "{rep:?}");
+    assert!(
+        rep.corrupt.as_deref().unwrap_or("").contains("checksum"),
+        "{rep:?}"
+    );
 
     let (_, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
     assert_eq!(rep.truncated.len(), 1);
@@ -432,8 +437,11 @@ fn checkpoint_keeps_what_keep_says_and_deletes_old_segments() {
     let d = tempfile::tempdir().unwrap();
     let (mut w, _) = Wal::open(d.path(), opts(1 << 20)).unwrap();
     w.log(&[series(0, 10)]).unwrap();
-    w.log(&[samples(1000, 0..10), Record::Tombstones(vec![(2, 0, 500), (3, 0, 5000)])])
-        .unwrap();
+    w.log(&[
+        samples(1000, 0..10),
+        Record::Tombstones(vec![(2, 0, 500), (3, 0, 5000)]),
+    ])
+    .unwrap();
     w.cut_segment().unwrap();
     w.log(&[samples(2000, 0..10)]).unwrap();
     w.log(&[series(10, 2)]).unwrap();
@@ -442,7 +450,7 @@ fn checkpoint_keeps_what_keep_says_and_deletes_old_segments() {
     w.log(&tail).unwrap();
     assert_eq!(w.segment_range(), (0, 2));
 
-    let even = |r: u64| r % 2 == 0;
+    let even = |r: u64| r.is_multiple_of(2);
     let st = w.checkpoint(1, even, 1500).unwrap();
     assert_eq!(st.checkpoint, 1);
     assert_eq!((st.series_total, st.series_dropped), (12, 6));
@@ -490,7 +498,10 @@ fn checkpoint_keeps_what_keep_says_and_deletes_old_segments() {
         }
     }
     assert_eq!(refs, vec![0, 2]);
-    assert_eq!(pts, vec![(0, 3000), (1, 3000), (2, 3000), (3, 3000), (0, 4000)]);
+    assert_eq!(
+        pts,
+        vec![(0, 3000), (1, 3000), (2, 3000), (3, 3000), (0, 4000)]
+    );
 
     // Reopen sees the checkpoint and goes on from segment 3.
     let (mut w, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
@@ -540,7 +551,11 @@ fn a_failed_write_leaves_no_half_commit() {
         w.fail_write_after = Some(n);
         let err = w.log(&[samples(2, 0..5)]).err().unwrap();
         assert!(matches!(err, WalError::Io { op: "writing", .. }), "{err}");
-        assert_eq!(seg_len(d.path(), 0), good, "partial write of {n} bytes left behind");
+        assert_eq!(
+            seg_len(d.path(), 0),
+            good,
+            "partial write of {n} bytes left behind"
+        );
     }
     w.fail_write_after = None;
     let next = vec![samples(3, 0..5)];
