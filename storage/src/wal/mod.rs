@@ -434,6 +434,25 @@ fn layout(dir: &Path) -> Result<Layout, WalError> {
     })
 }
 
+/// The first WAL segment number whose damage counts as a torn tail: the last segment holding any
+/// data. Empty segments after it are what a crash right after a cut leaves (with
+/// [`SyncPolicy::Never`] the finished segment's tail may be lost while the new empty file
+/// survives); cutting the tail there drops nothing that any later data depends on.
+fn tail_segment(l: &Layout) -> Result<Option<u32>, WalError> {
+    let mut tail = None;
+    for (path, n, is_wal) in l.files.iter().rev() {
+        if !is_wal {
+            break;
+        }
+        tail = Some(*n);
+        let len = std::fs::metadata(path).map_err(io_err("stat", path))?.len();
+        if len > 0 {
+            break;
+        }
+    }
+    Ok(tail)
+}
+
 fn truncate_file(path: &Path, len: u64) -> Result<(), WalError> {
     let f = OpenOptions::new()
         .write(true)
@@ -513,7 +532,8 @@ impl Wal {
     ///
     /// * a torn or corrupt tail of the **last** segment is truncated at the start of the first
     ///   incomplete or damaged commit (the bad record and everything after it in that segment go;
-    ///   every earlier record stays) and reported;
+    ///   every earlier record stays) and reported. "Last" means the last segment holding data:
+    ///   empty segments after it (a crash right after a cut) do not make its tail a mid-log gap;
     /// * leftover `checkpoint.*.tmp` directories and segments already covered by a finished
     ///   checkpoint are removed;
     /// * damage in any **other** segment or in the checkpoint returns [`WalError::Corrupt`] with
@@ -528,12 +548,13 @@ impl Wal {
         let mut report = RepairReport::default();
         let wal_files: Vec<_> = l.files.iter().filter(|f| f.2).collect();
         let last = wal_files.last().map(|f| f.1);
+        let tail = tail_segment(&l)?;
         for (path, n, is_wal) in &l.files {
             let s = scan(path, |_, _, _| Ok(()))?;
             if s.is_clean() {
                 continue;
             }
-            if !(*is_wal && Some(*n) == last) {
+            if !(*is_wal && tail.is_some_and(|t| *n >= t)) {
                 return Err(corrupt(path, *n, &s));
             }
             truncate_file(path, s.good_end)?;
@@ -968,7 +989,7 @@ fn write_checkpoint(
 /// calling `f` once per record. Records of a commit are delivered only once the whole commit has
 /// been read, so a torn commit is never half-applied.
 ///
-/// Damage in the last segment ends replay there and is described in
+/// Damage in the last segment (the last holding data, as for [`Wal::open`]) ends replay there and is described in
 /// [`ReplayReport::corrupt`] (the next [`Wal::open`] cuts it off). Damage anywhere else, or a
 /// missing segment, is an error: replaying past it would hide a gap. A directory that does not
 /// exist replays as empty.
@@ -979,7 +1000,7 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayReport, Wal
     }
     let l = layout(dir)?;
     report.checkpoint = l.checkpoint;
-    let last_wal = l.files.iter().rev().find(|x| x.2).map(|x| x.1);
+    let tail = tail_segment(&l)?;
     let mut pending: Vec<Record> = Vec::new();
     for (path, n, is_wal) in &l.files {
         pending.clear();
@@ -1002,7 +1023,7 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayReport, Wal
         report.bytes += s.file_len;
         report.segments += 1;
         if !s.is_clean() {
-            if *is_wal && Some(*n) == last_wal {
+            if *is_wal && tail.is_some_and(|t| *n >= t) {
                 report.corrupt = Some(format!("segment {n}: {}", s.describe()));
                 break;
             }

@@ -645,7 +645,13 @@ proptest! {
         b.extend_from_slice(&junk);
         std::fs::write(&p, &b).unwrap();
         if as_earlier_segment {
-            std::fs::write(segment::segment_path(d.path(), 1), b"").unwrap();
+            // A later segment holding a good commit makes the damaged one a mid-log segment.
+            let e = tempfile::tempdir().unwrap();
+            let (mut w, _) = Wal::open(e.path(), opts(1 << 20)).unwrap();
+            w.log(&[samples(50, 0..2)]).unwrap();
+            drop(w);
+            std::fs::copy(segment::segment_path(e.path(), 0), segment::segment_path(d.path(), 1))
+                .unwrap();
         }
         let mut n = 0;
         let replayed = replay(d.path(), |_| n += 1);
@@ -673,4 +679,31 @@ proptest! {
     fn arbitrary_payloads_never_panic_the_decoder(ty in 0u8..5, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = encoding::decode(ty, &payload);
     }
+}
+
+#[test]
+fn a_torn_segment_followed_only_by_empty_ones_is_a_torn_tail() {
+    // With SyncPolicy::Never, power loss right after a cut can lose the finished segment's tail
+    // while the new, empty segment survives.
+    let d = tempfile::tempdir().unwrap();
+    let (commits, last_start) = write_commits(d.path(), 3);
+    let p0 = segment::segment_path(d.path(), 0);
+    let len = seg_len(d.path(), 0);
+    OpenOptions::new()
+        .write(true)
+        .open(&p0)
+        .unwrap()
+        .set_len(len - 4)
+        .unwrap();
+    std::fs::write(segment::segment_path(d.path(), 1), b"").unwrap();
+    let (got, rep) = all_with_report(d.path());
+    assert!(same(&got, &commits[..2].concat()));
+    assert!(rep.corrupt.is_some());
+    let (mut w, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
+    assert_eq!(rep.truncated.len(), 1);
+    assert_eq!(rep.truncated[0].offset, last_start);
+    assert_eq!(w.segment_range(), (0, 1));
+    w.log(&[samples(7, 0..1)]).unwrap();
+    drop(w);
+    assert_eq!(all(d.path()).len(), 5);
 }
