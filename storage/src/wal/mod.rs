@@ -258,7 +258,7 @@ pub struct ReplayReport {
 pub struct CheckpointStats {
     /// The checkpoint written: `checkpoint.NNNNNNNN` with this number.
     pub checkpoint: u32,
-    /// Series read / dropped.
+    /// Series read.
     pub series_total: u64,
     /// Series dropped by `keep_series`.
     pub series_dropped: u64,
