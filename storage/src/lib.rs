@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod index;
+pub mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
