@@ -113,7 +113,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     if flags.retention_size != "0" {
         tracing::warn!(
             size = %flags.retention_size,
-            "--storage.tsdb.retention.size is not enforced yet: the in-memory head has no blocks to delete"
+            "--storage.tsdb.retention.size is not enforced yet: only retention by time is"
         );
     }
     let retention = edgeprom_config::Duration::parse(&flags.retention_time)
@@ -124,8 +124,20 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         &flags.storage_path,
         edgeprom_storage::Options {
             retention_ms: retention.as_millis() as i64,
+            ..edgeprom_storage::Options::default()
         },
     )?);
+    let report = storage.open_report();
+    tracing::info!(
+        series = storage.num_series(),
+        replayed = report.samples_replayed,
+        in_chunks = report.samples_already_in_chunks,
+        wal = %report.wal_replay,
+        "storage opened"
+    );
+    for problem in &report.head_chunk_problems {
+        tracing::warn!(%problem, "head chunk file damaged; data before the damage kept");
+    }
 
     let mut registry = Registry::default();
     let scrape_metrics = Arc::new(ScrapeMetrics::register(&mut registry));
@@ -168,7 +180,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     tracing::info!(address = %local, "listening");
 
     tokio::spawn(reload_on_sighup(app.clone()));
-    tokio::spawn(retention_loop(storage));
+    tokio::spawn(maintenance_loop(storage.clone()));
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
@@ -180,6 +192,9 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     });
     let result = server.await;
     app.manager.stop();
+    if let Err(e) = storage.sync() {
+        tracing::error!(error = %e, "syncing the WAL at shutdown");
+    }
     result.map_err(|e| ServeError::Listen(flags.listen_address, e))
 }
 
@@ -286,11 +301,19 @@ async fn termination_signal() {
     }
 }
 
-async fn retention_loop(storage: Arc<Storage>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Retention and WAL checkpoints, off the scrape path.
+async fn maintenance_loop(storage: Arc<Storage>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    tick.tick().await;
     loop {
         tick.tick().await;
-        storage.apply_retention((unix_now() * 1000.0) as i64);
+        let s = storage.clone();
+        let now = (unix_now() * 1000.0) as i64;
+        match tokio::task::spawn_blocking(move || s.maintain(now)).await {
+            Ok(Ok(removed)) => tracing::debug!(removed, "storage maintenance done"),
+            Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
+            Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+        }
     }
 }
 

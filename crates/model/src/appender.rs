@@ -39,8 +39,9 @@ impl AppendError {
 /// A transaction of samples: everything appended becomes visible together at [`Appender::commit`],
 /// or not at all after [`Appender::rollback`] or a failed commit.
 pub trait Appender: Send {
-    /// Adds one sample. `hint` is a ref returned earlier for the same labels; an engine may ignore it,
-    /// but it must never attach the sample to another series because of it.
+    /// Adds one sample. `hint` must be `None` or a ref returned earlier for these same labels (the
+    /// scrape cache keeps them per series); the engine trusts it, as Prometheus does, and falls back to
+    /// a lookup by labels when the ref is unknown or belongs to a series that no longer exists.
     fn append(
         &mut self,
         hint: Option<SeriesRef>,

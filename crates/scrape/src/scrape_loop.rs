@@ -661,11 +661,13 @@ mod tests {
         let job = cfg.scrape_configs[0].clone();
         let (target, _) = crate::populate_labels(&job, &BTreeMap::new(), "h:1").expect("target");
         let target = target.expect("not dropped");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "edgeprom-scrape-test-{}-{:?}",
+            "edgeprom-scrape-test-{}-{}",
             std::process::id(),
-            std::thread::current().id()
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_dir_all(&dir);
         let storage = Arc::new(Storage::open(&dir, Options::default()).expect("storage"));
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(ScrapeMetrics::register(&mut registry));

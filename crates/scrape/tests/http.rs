@@ -51,6 +51,7 @@ struct Setup {
 
 fn setup(name: &str, yaml: &str) -> Setup {
     let dir = std::env::temp_dir().join(format!("edgeprom-http-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let storage = Arc::new(Storage::open(&dir, Options::default()).unwrap());
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(ScrapeMetrics::register(&mut registry));

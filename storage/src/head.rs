@@ -1,0 +1,608 @@
+//! The head: the recent, writable part of the database.
+//!
+//! Each series keeps one open XOR chunk in RAM; a full chunk goes to the memory-mapped head-chunk
+//! files and only its location stays in RAM. Every commit is first written to the WAL (one
+//! `write(2)`), then applied, so a `kill -9` loses nothing that was committed. On start the head is
+//! rebuilt from the head-chunk files plus the WAL samples those files do not cover.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use edgeprom_model::{AppendError, Appender, Labels, SeriesRef};
+
+use crate::chunk::{MAX_SAMPLES_PER_CHUNK, XorAppender, XorIterator};
+use crate::head_chunks::{ChunkDiskMapper, ChunkRef, MappedChunk};
+use crate::index::{Matcher, MemIndex};
+use crate::wal::{Record, SampleRecord, SeriesRecord, Wal, WalOptions};
+use crate::{OpenReport, StorageError};
+
+/// A full chunk that lives in a head-chunk file.
+#[derive(Debug, Clone, Copy)]
+struct DiskChunk {
+    cref: ChunkRef,
+    mint: i64,
+    maxt: i64,
+}
+
+struct MemSeries {
+    /// Low 32 bits of the label hash: a [`SeriesRef`] handed out for this series carries it, so a
+    /// stale or foreign ref is detected without comparing labels.
+    hash32: u32,
+    disk: Vec<DiskChunk>,
+    open: XorAppender,
+    /// Newest sample, for Prometheus's out-of-order and duplicate rules.
+    last: Option<(i64, u64)>,
+    /// Whether the WAL has the series record. A series is created at `append` but its record is
+    /// written at commit; until then (or after a failed write) the next batch that uses it writes it.
+    logged: bool,
+}
+
+impl MemSeries {
+    fn new(hash32: u32) -> MemSeries {
+        MemSeries {
+            hash32,
+            disk: Vec::new(),
+            open: XorAppender::new(),
+            last: None,
+            logged: false,
+        }
+    }
+
+    fn check(&self, t: i64, v: f64) -> Result<(), AppendError> {
+        match self.last {
+            Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
+            Some((lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Counters the head keeps for self-metrics and tests.
+#[derive(Debug, Default)]
+pub(crate) struct HeadStats {
+    pub samples_appended: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub chunks_written: AtomicU64,
+}
+
+pub(crate) struct Head {
+    index: RwLock<MemIndex>,
+    series: RwLock<Vec<Option<Arc<Mutex<MemSeries>>>>>,
+    /// Serialises commits: the WAL order is the order samples are applied in.
+    wal: Mutex<Wal>,
+    chunks: ChunkDiskMapper,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    pub(crate) stats: HeadStats,
+}
+
+fn hash32(labels: &Labels) -> u32 {
+    labels.stable_hash() as u32
+}
+
+fn to_ref(r: u32, hash: u32) -> SeriesRef {
+    SeriesRef((u64::from(hash) << 32) | u64::from(r))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent before it can panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Head {
+    /// Opens the head under `dir`, replaying head chunks and the WAL.
+    pub(crate) fn open(
+        dir: &Path,
+        wal_options: WalOptions,
+        chunk_file_size: u64,
+    ) -> Result<(Head, OpenReport), StorageError> {
+        let (chunks, disk_chunks, chunk_repair) =
+            ChunkDiskMapper::open(&dir.join("chunks_head"), chunk_file_size)?;
+        let wal_dir = dir.join("wal");
+        let (wal, wal_repair) = match Wal::open(&wal_dir, wal_options) {
+            // Damage before the tail: keep every readable record, before and after the damage,
+            // rather than refusing to start or dropping later segments wholesale.
+            Err(crate::wal::WalError::Corrupt { .. }) => {
+                let repaired =
+                    crate::wal::repair(&wal_dir, crate::wal::RepairMode::TruncateKeepLater)?;
+                tracing::warn!(report = ?repaired, "WAL damaged before its tail; repaired keeping later segments");
+                Wal::open(&wal_dir, wal_options)?
+            }
+            other => other?,
+        };
+        let head = Head {
+            index: RwLock::new(MemIndex::new()),
+            series: RwLock::new(Vec::new()),
+            wal: Mutex::new(wal),
+            chunks,
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            stats: HeadStats::default(),
+        };
+
+        let mut by_series: HashMap<u64, Vec<DiskChunk>> = HashMap::new();
+        for c in disk_chunks {
+            by_series.entry(c.series).or_default().push(DiskChunk {
+                cref: c.cref,
+                mint: c.mint,
+                maxt: c.maxt,
+            });
+        }
+        let mut replayed = 0u64;
+        let mut skipped = 0u64;
+        let replay = crate::wal::replay(&wal_dir, |record| match record {
+            Record::Series(series) => {
+                for s in series {
+                    let mut ms = MemSeries::new(hash32(&s.labels));
+                    ms.logged = true;
+                    if let Some(mut disk) = by_series.remove(&s.r) {
+                        disk.sort_by_key(|c| c.mint);
+                        if let (Some(first), Some(last)) = (disk.first(), disk.last()) {
+                            head.min_time.fetch_min(first.mint, Ordering::Relaxed);
+                            head.max_time.fetch_max(last.maxt, Ordering::Relaxed);
+                            ms.last = head.last_sample(last.cref);
+                        }
+                        ms.disk = disk;
+                    }
+                    head.insert_series(s.r as u32, &s.labels, ms);
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    if head.replay_sample(s) {
+                        replayed += 1;
+                    } else {
+                        skipped += 1;
+                    }
+                }
+            }
+            Record::Tombstones(_) => {}
+        })?;
+        let report = OpenReport {
+            wal_repair: format!("{wal_repair:?}"),
+            wal_replay: format!("{replay:?}"),
+            head_chunk_problems: chunk_repair.problems,
+            samples_replayed: replayed,
+            samples_already_in_chunks: skipped,
+            orphan_chunks: by_series.values().map(Vec::len).sum(),
+        };
+        Ok((head, report))
+    }
+
+    /// The newest sample of a chunk on disk: after a restart it is the series' last sample until the
+    /// WAL replays newer ones, and the duplicate rule needs its value, not only its time.
+    fn last_sample(&self, cref: ChunkRef) -> Option<(i64, u64)> {
+        let chunk = self.chunks.chunk(cref).ok()?;
+        let it = XorIterator::new(chunk.bytes()).ok()?;
+        it.last().map(|(t, v)| (t, v.to_bits()))
+    }
+
+    fn insert_series(&self, r: u32, labels: &Labels, ms: MemSeries) {
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let i = r as usize;
+        if series.len() <= i {
+            series.resize(i + 1, None);
+        }
+        series[i] = Some(Arc::new(Mutex::new(ms)));
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(r, labels);
+    }
+
+    /// Applies a replayed WAL sample unless a head chunk already holds it.
+    fn replay_sample(&self, s: SampleRecord) -> bool {
+        let Some(series) = self.get(s.r as u32) else {
+            return false;
+        };
+        let mut ms = lock(&series);
+        if ms.disk.last().is_some_and(|c| s.t <= c.maxt) {
+            return false;
+        }
+        if ms.check(s.t, s.v).is_err() {
+            return false;
+        }
+        self.apply(s.r as u32, &mut ms, s.t, s.v);
+        true
+    }
+
+    fn get(&self, r: u32) -> Option<Arc<Mutex<MemSeries>>> {
+        self.series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(r as usize)
+            .and_then(|s| s.clone())
+    }
+
+    /// Appends to the series' open chunk, moving it to disk when full.
+    fn apply(&self, r: u32, ms: &mut MemSeries, t: i64, v: f64) {
+        if ms.last.is_some_and(|(lt, _)| lt == t) {
+            return; // an identical repeat: stored once
+        }
+        ms.open.append(t, v);
+        ms.last = Some((t, v.to_bits()));
+        self.min_time.fetch_min(t, Ordering::Relaxed);
+        self.max_time.fetch_max(t, Ordering::Relaxed);
+        if ms.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
+            let (Some(mint), Some(maxt)) = (ms.open.first_time(), ms.open.last_time()) else {
+                return;
+            };
+            match self.chunks.write(u64::from(r), mint, maxt, ms.open.bytes()) {
+                Ok(cref) => {
+                    ms.disk.push(DiskChunk { cref, mint, maxt });
+                    ms.open = XorAppender::new();
+                    self.stats.chunks_written.fetch_add(1, Ordering::Relaxed);
+                }
+                // The samples are safe in the WAL; keep the chunk open (it grows past 120 samples,
+                // which XOR allows) and retry at the next append.
+                Err(e) => tracing::warn!(error = %e, "writing a full head chunk failed; kept open"),
+            }
+        }
+    }
+
+    pub(crate) fn appender(&self) -> HeadAppender<'_> {
+        HeadAppender {
+            head: self,
+            new_series: Vec::new(),
+            samples: Vec::new(),
+            newest: HashMap::new(),
+            unlogged: HashSet::new(),
+        }
+    }
+
+    fn mark_logged(&self, refs: &HashSet<u32>) {
+        for r in refs {
+            if let Some(series) = self.get(*r) {
+                lock(&series).logged = true;
+            }
+        }
+    }
+
+    /// The series ref and label hash for `labels`, creating the series if needed.
+    fn get_or_create(&self, labels: &Labels) -> Result<(u32, u32), AppendError> {
+        if labels.metric_name().is_empty() {
+            return Err(AppendError::InvalidSeries(
+                labels.to_string(),
+                "no metric name",
+            ));
+        }
+        let hash = hash32(labels);
+        if let Some(r) = self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_ref(labels)
+        {
+            return Ok((r, hash));
+        }
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = index.get_ref(labels) {
+            return Ok((r, hash));
+        }
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let r = u32::try_from(series.len())
+            .map_err(|_| AppendError::Storage("series ref space exhausted".into()))?;
+        series.push(Some(Arc::new(Mutex::new(MemSeries::new(hash)))));
+        index.add(r, labels);
+        Ok((r, hash))
+    }
+
+    /// Series matching `matchers` with data in `[mint, maxt]`, in label order.
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+        let (refs, labels): (Vec<u32>, Vec<Labels>) = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            index
+                .select(matchers)
+                .into_iter()
+                .filter_map(|r| Some((r, index.labels(r)?)))
+                .unzip()
+        };
+        let mut out = Vec::with_capacity(refs.len());
+        for (r, labels) in refs.into_iter().zip(labels) {
+            let Some(series) = self.get(r) else { continue };
+            let ms = lock(&series);
+            let mut chunks = Vec::new();
+            for c in ms.disk.iter().filter(|c| c.maxt >= mint && c.mint <= maxt) {
+                match self.chunks.chunk(c.cref) {
+                    Ok(m) => chunks.push(ChunkData::Mapped(m)),
+                    Err(e) => tracing::warn!(error = %e, "head chunk unreadable; skipped"),
+                }
+            }
+            if ms.open.num_samples() > 0
+                && ms.open.last_time().is_some_and(|t| t >= mint)
+                && ms.open.first_time().is_some_and(|t| t <= maxt)
+            {
+                chunks.push(ChunkData::Open(ms.open.bytes().to_vec()));
+            }
+            drop(ms);
+            if !chunks.is_empty() {
+                out.push(SeriesData {
+                    labels,
+                    chunks,
+                    mint,
+                    maxt,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .label_names(matchers)
+    }
+
+    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .label_values(name, matchers)
+    }
+
+    pub(crate) fn num_series(&self) -> usize {
+        self.series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.is_some())
+            .count()
+    }
+
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        let (min, max) = (
+            self.min_time.load(Ordering::Relaxed),
+            self.max_time.load(Ordering::Relaxed),
+        );
+        (min <= max).then_some((min, max))
+    }
+
+    /// Drops data older than `cutoff`: disk chunks that end before it, whole head-chunk files, and
+    /// series with nothing left. Returns the number of series removed.
+    pub(crate) fn truncate_before(&self, cutoff: i64) -> Result<usize, StorageError> {
+        let all: Vec<(u32, Arc<Mutex<MemSeries>>)> = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as u32, s.clone()?)))
+            .collect();
+        let mut dead = Vec::new();
+        for (r, series) in all {
+            let mut ms = lock(&series);
+            ms.disk.retain(|c| c.maxt >= cutoff);
+            let open_is_old = ms.open.last_time().is_none_or(|t| t < cutoff);
+            if ms.disk.is_empty() && open_is_old {
+                dead.push(r);
+            }
+        }
+        if !dead.is_empty() {
+            let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            for r in &dead {
+                series[*r as usize] = None;
+                index.remove(*r);
+            }
+        }
+        self.chunks.delete_files_before(cutoff)?;
+        self.min_time.fetch_max(cutoff, Ordering::Relaxed);
+        Ok(dead.len())
+    }
+
+    /// Rewrites the WAL's older segments into a checkpoint holding only what replay still needs:
+    /// the records of live series and the samples not yet in head-chunk files.
+    pub(crate) fn checkpoint_wal(&self) -> Result<(), StorageError> {
+        // Holding the WAL lock stops commits, so no sample slips between the scan and the cut.
+        let mut wal = lock(&self.wal);
+        let (alive, keep_after) = {
+            let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+            let mut alive = HashSet::new();
+            let mut keep_after = i64::MAX;
+            for (i, s) in series.iter().enumerate() {
+                let Some(s) = s else { continue };
+                alive.insert(i as u64);
+                if let Some(t) = lock(s).open.first_time() {
+                    keep_after = keep_after.min(t);
+                }
+            }
+            (alive, keep_after)
+        };
+        let upto = wal.cut_segment()?.saturating_sub(1);
+        if upto == 0 {
+            return Ok(());
+        }
+        // Samples in a still-open chunk (t >= keep_after) must stay; older ones are in chunk files.
+        wal.checkpoint(upto, |r| alive.contains(&r), keep_after)?;
+        Ok(())
+    }
+
+    pub(crate) fn sync_wal(&self) -> Result<(), StorageError> {
+        Ok(lock(&self.wal).sync()?)
+    }
+}
+
+/// One series' chunks overlapping a query range; samples are decoded lazily.
+pub struct SeriesData {
+    /// The series' labels.
+    pub labels: Labels,
+    chunks: Vec<ChunkData>,
+    mint: i64,
+    maxt: i64,
+}
+
+enum ChunkData {
+    Mapped(MappedChunk),
+    /// A copy of the open chunk taken under the series lock: it is small and still changing.
+    Open(Vec<u8>),
+}
+
+impl ChunkData {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ChunkData::Mapped(m) => m.bytes(),
+            ChunkData::Open(v) => v,
+        }
+    }
+}
+
+impl SeriesData {
+    /// The samples in the query range, oldest first, stale markers included.
+    pub fn samples(&self) -> SampleIter<'_> {
+        SampleIter {
+            series: self,
+            next_chunk: 0,
+            current: None,
+        }
+    }
+}
+
+/// Iterates a series' samples chunk by chunk, decoding straight from the mapped bytes.
+pub struct SampleIter<'a> {
+    series: &'a SeriesData,
+    next_chunk: usize,
+    current: Option<XorIterator<'a>>,
+}
+
+impl Iterator for SampleIter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        loop {
+            if let Some(it) = self.current.as_mut() {
+                for (t, v) in it.by_ref() {
+                    if t > self.series.maxt {
+                        break;
+                    }
+                    if t >= self.series.mint {
+                        return Some((t, v));
+                    }
+                }
+                self.current = None;
+            }
+            let chunk = self.series.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            self.current = XorIterator::new(chunk.bytes()).ok();
+        }
+    }
+}
+
+/// A batch for the head: new series and samples, validated as they are added, written to the WAL
+/// and applied at commit.
+pub(crate) struct HeadAppender<'a> {
+    head: &'a Head,
+    new_series: Vec<SeriesRecord>,
+    samples: Vec<SampleRecord>,
+    /// The newest pending sample per series, so order is checked within the batch too.
+    newest: HashMap<u32, (i64, u64)>,
+    /// Series whose record this batch carries.
+    unlogged: HashSet<u32>,
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(
+        &mut self,
+        hint: Option<SeriesRef>,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let head = self.head;
+        let hinted = hint.and_then(|h| {
+            let (r, hash) = (h.0 as u32, (h.0 >> 32) as u32);
+            let series = head.get(r)?;
+            let matches = lock(&series).hash32 == hash;
+            matches.then_some((r, hash, series))
+        });
+        let (r, hash, series) = match hinted {
+            Some(x) => x,
+            None => {
+                let (r, hash) = head.get_or_create(labels)?;
+                let series = head
+                    .get(r)
+                    .ok_or_else(|| AppendError::Storage("series vanished".into()))?;
+                (r, hash, series)
+            }
+        };
+        let ms = lock(&series);
+        if !ms.logged && self.unlogged.insert(r) {
+            self.new_series.push(SeriesRecord {
+                r: u64::from(r),
+                labels: labels.clone(),
+            });
+        }
+        let check = match self.newest.get(&r) {
+            Some(&(lt, _)) if t < lt => Err(AppendError::OutOfOrder),
+            Some(&(lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
+            Some(_) => Ok(()),
+            None => ms.check(t, v),
+        };
+        drop(ms);
+        if let Err(e) = check {
+            let counter = match e {
+                AppendError::OutOfOrder => &head.stats.out_of_order,
+                _ => &head.stats.duplicates,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.newest.insert(r, (t, v.to_bits()));
+        self.samples.push(SampleRecord {
+            r: u64::from(r),
+            t,
+            v,
+        });
+        Ok(to_ref(r, hash))
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), AppendError> {
+        let head = self.head;
+        if self.samples.is_empty() && self.new_series.is_empty() {
+            return Ok(());
+        }
+        let mut wal = lock(&head.wal);
+        let mut records = Vec::with_capacity(2);
+        if !self.new_series.is_empty() {
+            records.push(Record::Series(self.new_series));
+        }
+        records.push(Record::Samples(self.samples));
+        wal.log(&records)
+            .map_err(|e| AppendError::Storage(e.to_string()))?;
+        head.mark_logged(&self.unlogged);
+        let Some(Record::Samples(samples)) = records.pop() else {
+            return Ok(());
+        };
+        for s in &samples {
+            let Some(series) = head.get(s.r as u32) else {
+                continue;
+            };
+            let mut ms = lock(&series);
+            // Another batch may have advanced the series since `append` checked it.
+            if ms.check(s.t, s.v).is_ok() {
+                head.apply(s.r as u32, &mut ms, s.t, s.v);
+            }
+        }
+        head.stats
+            .samples_appended
+            .fetch_add(samples.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The samples are dropped; the series created for them stay in the head (as in Prometheus) and
+    /// are logged now so later samples of theirs replay.
+    fn rollback(self: Box<Self>) {
+        if self.new_series.is_empty() {
+            return;
+        }
+        let head = self.head;
+        let mut wal = lock(&head.wal);
+        if wal.log(&[Record::Series(self.new_series)]).is_ok() {
+            head.mark_logged(&self.unlogged);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Storage-level tests: batches, order rules, restart replay, chunk cutting, selection.
+
+use super::*;
+use edgeprom_model::{AppendError, SeriesRef, is_stale_nan, stale_nan};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("edgeprom-storage-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn options() -> Options {
+    Options {
+        chunk_file_size: 1 << 20,
+        ..Options::default()
+    }
+}
+
+fn up(job: &str) -> Labels {
+    Labels::from_pairs([("__name__", "up"), ("job", job)])
+}
+
+fn all(s: &Storage, l: &Labels) -> Vec<(i64, f64)> {
+    s.samples(l, i64::MIN, i64::MAX)
+        .iter()
+        .map(|x| (x.t, x.v))
+        .collect()
+}
+
+#[test]
+fn batch_is_invisible_until_commit_and_gone_after_rollback() {
+    let s = Storage::open(&dir("batch"), options()).unwrap();
+    let mut app = s.appender();
+    app.append(None, &up("a"), 1000, 1.0).unwrap();
+    assert!(all(&s, &up("a")).is_empty());
+    app.rollback();
+    assert!(all(&s, &up("a")).is_empty());
+
+    let mut app = s.appender();
+    app.append(None, &up("a"), 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&s, &up("a")), [(1000, 1.0)]);
+}
+
+#[test]
+fn out_of_order_and_duplicates_are_refused_per_sample() {
+    let s = Storage::open(&dir("order"), options()).unwrap();
+    let mut app = s.appender();
+    let r = app.append(None, &up("a"), 2000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = s.appender();
+    assert!(matches!(
+        app.append(Some(r), &up("a"), 1000, 1.0),
+        Err(AppendError::OutOfOrder)
+    ));
+    assert!(matches!(
+        app.append(Some(r), &up("a"), 2000, 2.0),
+        Err(AppendError::DuplicateSample)
+    ));
+    app.append(Some(r), &up("a"), 2000, 1.0).unwrap();
+    app.append(Some(r), &up("a"), 3000, 3.0).unwrap();
+    assert!(matches!(
+        app.append(Some(r), &up("a"), 2500, 3.0),
+        Err(AppendError::OutOfOrder)
+    ));
+    app.commit().unwrap();
+    assert_eq!(all(&s, &up("a")), [(2000, 1.0), (3000, 3.0)]);
+}
+
+#[test]
+fn unknown_or_forged_hints_fall_back_to_the_labels() {
+    let s = Storage::open(&dir("hint"), options()).unwrap();
+    let mut app = s.appender();
+    let r = app.append(None, &up("other"), 1000, 1.0).unwrap();
+    // A ref that names no series, and one whose label-hash part does not match its slot.
+    app.append(Some(SeriesRef(12345)), &up("a"), 1000, 5.0)
+        .unwrap();
+    app.append(Some(SeriesRef(r.0 ^ (1 << 40))), &up("b"), 1000, 6.0)
+        .unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&s, &up("a")), [(1000, 5.0)]);
+    assert_eq!(all(&s, &up("b")), [(1000, 6.0)]);
+    assert_eq!(all(&s, &up("other")), [(1000, 1.0)]);
+}
+
+#[test]
+fn everything_committed_survives_a_restart_bit_exactly() {
+    let d = dir("restart");
+    let weird_nan = f64::from_bits(0x7ff8_0000_0000_0abc);
+    {
+        let s = Storage::open(&d, options()).unwrap();
+        for i in 0..1000i64 {
+            let mut app = s.appender();
+            app.append(None, &up("a"), i * 1000, i as f64).unwrap();
+            app.append(None, &up("b"), i * 1000, -(i as f64)).unwrap();
+            app.commit().unwrap();
+        }
+        let mut app = s.appender();
+        app.append(None, &up("a"), 1_000_000, stale_nan()).unwrap();
+        app.append(None, &up("b"), 1_000_000, weird_nan).unwrap();
+        app.commit().unwrap();
+        // Rolled back: must not come back.
+        let mut app = s.appender();
+        app.append(None, &up("c"), 1_000_000, 9.0).unwrap();
+        app.rollback();
+    }
+    let s = Storage::open(&d, options()).unwrap();
+    let a = all(&s, &up("a"));
+    assert_eq!(a.len(), 1001);
+    assert!(
+        a[..1000]
+            .iter()
+            .enumerate()
+            .all(|(i, &(t, v))| t == i as i64 * 1000 && v == i as f64)
+    );
+    assert!(is_stale_nan(a[1000].1));
+    let b = all(&s, &up("b"));
+    assert_eq!(b[1000].1.to_bits(), weird_nan.to_bits());
+    assert!(all(&s, &up("c")).is_empty());
+    // Full chunks were read from the head-chunk files, the rest from the WAL.
+    let report = s.open_report();
+    assert!(report.samples_already_in_chunks > 0, "{report:?}");
+    assert!(report.samples_replayed > 0, "{report:?}");
+    // And appending continues where it stopped.
+    let mut app = s.appender();
+    assert!(matches!(
+        app.append(None, &up("a"), 999_000, 1.0),
+        Err(AppendError::OutOfOrder)
+    ));
+    app.append(None, &up("a"), 1_001_000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&s, &up("a")).len(), 1002);
+}
+
+#[test]
+fn a_series_created_by_a_rolled_back_batch_replays_later_samples() {
+    let d = dir("rollback-series");
+    {
+        let s = Storage::open(&d, options()).unwrap();
+        let mut app = s.appender();
+        let r = app.append(None, &up("x"), 1000, 1.0).unwrap();
+        app.rollback();
+        let mut app = s.appender();
+        app.append(Some(r), &up("x"), 2000, 2.0).unwrap();
+        app.commit().unwrap();
+    }
+    let s = Storage::open(&d, options()).unwrap();
+    assert_eq!(all(&s, &up("x")), [(2000, 2.0)]);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_directory() {
+    let d = dir("lock");
+    let _s = Storage::open(&d, options()).unwrap();
+    assert!(matches!(
+        Storage::open(&d, options()),
+        Err(StorageError::Locked(_))
+    ));
+}
+
+#[test]
+fn select_filters_by_matchers_and_time() {
+    let s = Storage::open(&dir("select"), options()).unwrap();
+    let mut app = s.appender();
+    for job in ["a", "b", "c"] {
+        for t in [1000, 2000, 3000] {
+            app.append(None, &up(job), t, 1.0).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let m = |k, n: &str, v: &str| Matcher::new(k, n, v).unwrap();
+    let got = s.select(
+        &[
+            m(MatchType::Equal, "__name__", "up"),
+            m(MatchType::Regex, "job", "a|c"),
+        ],
+        1500,
+        2500,
+    );
+    let jobs: Vec<&str> = got.iter().map(|x| x.labels.get("job").unwrap()).collect();
+    assert_eq!(jobs, ["a", "c"]);
+    assert_eq!(got[0].samples().collect::<Vec<_>>(), [(2000, 1.0)]);
+    assert_eq!(s.label_values("job", &[]), ["a", "b", "c"]);
+    assert_eq!(s.label_names(&[]), ["__name__", "job"]);
+}
