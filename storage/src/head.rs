@@ -66,6 +66,7 @@ pub(crate) struct HeadStats {
     pub out_of_order: AtomicU64,
     pub duplicates: AtomicU64,
     pub chunks_written: AtomicU64,
+    pub wal_failures: AtomicU64,
 }
 
 pub(crate) struct Head {
@@ -571,8 +572,10 @@ impl Appender for HeadAppender<'_> {
             records.push(Record::Series(self.new_series));
         }
         records.push(Record::Samples(self.samples));
-        wal.log(&records)
-            .map_err(|e| AppendError::Storage(e.to_string()))?;
+        if let Err(e) = wal.log(&records) {
+            head.stats.wal_failures.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::Storage(e.to_string()));
+        }
         head.mark_logged(&self.unlogged);
         let Some(Record::Samples(samples)) = records.pop() else {
             return Ok(());

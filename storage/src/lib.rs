@@ -82,6 +82,27 @@ pub struct OpenReport {
     pub orphan_chunks: usize,
 }
 
+/// A snapshot of the storage's counters, for self-metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageStats {
+    /// Series in the head.
+    pub head_series: u64,
+    /// Samples committed since start-up.
+    pub samples_appended: u64,
+    /// Samples refused as out of order since start-up.
+    pub out_of_order: u64,
+    /// Samples refused as duplicates with a different value since start-up.
+    pub duplicates: u64,
+    /// Head chunks written to disk since start-up.
+    pub chunks_created: u64,
+    /// Commits that failed because the WAL could not be written (e.g. a full disk).
+    pub wal_failures: u64,
+    /// Oldest sample in the head (ms), 0 when empty.
+    pub min_time: i64,
+    /// Newest sample in the head (ms), 0 when empty.
+    pub max_time: i64,
+}
+
 /// The storage engine handle shared by scrape loops and queries.
 pub struct Storage {
     dir: PathBuf,
@@ -192,12 +213,21 @@ impl Storage {
         self.head.sync_wal()
     }
 
-    /// Samples appended since start-up.
-    pub fn samples_appended(&self) -> u64 {
-        self.head
-            .stats
-            .samples_appended
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// Counters and sizes for self-metrics.
+    pub fn stats(&self) -> StorageStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.head.stats;
+        let (min_time, max_time) = self.time_range().unwrap_or((0, 0));
+        StorageStats {
+            head_series: self.num_series() as u64,
+            samples_appended: s.samples_appended.load(Relaxed),
+            out_of_order: s.out_of_order.load(Relaxed),
+            duplicates: s.duplicates.load(Relaxed),
+            chunks_created: s.chunks_written.load(Relaxed),
+            wal_failures: s.wal_failures.load(Relaxed),
+            min_time,
+            max_time,
+        }
     }
 }
 

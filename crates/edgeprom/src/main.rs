@@ -2,6 +2,7 @@
 
 mod cli;
 mod server;
+mod storage_metrics;
 
 use std::process::ExitCode;
 

@@ -153,6 +153,9 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         "Timestamp of the last successful configuration reload",
         last_reload_time.clone(),
     );
+    registry.register_collector(Box::new(crate::storage_metrics::StorageCollector(
+        storage.clone(),
+    )));
     let manager = Manager::new(storage.clone(), scrape_metrics);
     manager.apply_config(&config);
     last_reload_ok.set(1);
