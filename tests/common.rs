@@ -98,3 +98,17 @@ pub fn metric(all: &[(String, f64)], fragments: &[&str]) -> Option<f64> {
         .find(|(s, _)| fragments.iter().all(|f| s.contains(f)))
         .map(|(_, v)| *v)
 }
+
+/// For the 1 s interval: (intervals observed, how many were ≤ 1.1 s, how many were ≤ 0.9 s), from
+/// `prometheus_target_interval_length_seconds`.
+pub fn one_second_intervals(all: &[(String, f64)]) -> (f64, f64, f64) {
+    const NAME: &str = "prometheus_target_interval_length_seconds";
+    let bucket = |le: &str| {
+        metric(all, &[&format!("{NAME}_bucket{{"), "interval=\"1s\"", le]).unwrap_or(0.0)
+    };
+    (
+        metric(all, &[&format!("{NAME}_count{{"), "interval=\"1s\""]).unwrap_or(0.0),
+        bucket("le=\"1.1\""),
+        bucket("le=\"0.9\""),
+    )
+}

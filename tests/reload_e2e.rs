@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use common::{metric, self_metrics, start, temp_dir};
+use common::{metric, one_second_intervals, self_metrics, start, temp_dir};
 
 async fn target() -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
@@ -117,23 +117,7 @@ async fn reload_keeps_unchanged_targets_and_refuses_bad_configs() {
         metric(&m, &["prometheus_config_last_reload_successful"]),
         Some(1.0)
     );
-    let count = metric(
-        &m,
-        &[
-            "prometheus_target_interval_length_seconds_count{",
-            "interval=\"1s\"",
-        ],
-    )
-    .unwrap();
-    let within = metric(
-        &m,
-        &[
-            "prometheus_target_interval_length_seconds_bucket{",
-            "interval=\"1s\"",
-            "le=\"1.1\"",
-        ],
-    )
-    .unwrap();
+    let (count, within, _) = one_second_intervals(&m);
     assert_eq!(within, count, "job a had a gap across the reloads");
     assert_eq!(metric(&m, &["edgeprom_target_up{", "job=\"b\""]), Some(1.0));
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{metric, self_metrics, start, temp_dir};
+use common::{metric, one_second_intervals, self_metrics, start, temp_dir};
 
 const GOOD_BODY: &str = "# HELP dynamo_frontend_inflight_requests Inflight requests\n\
 # TYPE dynamo_frontend_inflight_requests gauge\n\
@@ -109,32 +109,7 @@ async fn each_target_at_its_own_interval_hanging_and_malformed_isolated() {
         "hanging scrape took {hang_duration}s"
     );
     // …and never delayed the 1 s job: every one of its intervals is within 10 % of 1 s.
-    let count = metric(
-        &m,
-        &[
-            "prometheus_target_interval_length_seconds_count{",
-            "interval=\"1s\"",
-        ],
-    )
-    .unwrap();
-    let within = metric(
-        &m,
-        &[
-            "prometheus_target_interval_length_seconds_bucket{",
-            "interval=\"1s\"",
-            "le=\"1.1\"",
-        ],
-    )
-    .unwrap();
-    let early = metric(
-        &m,
-        &[
-            "prometheus_target_interval_length_seconds_bucket{",
-            "interval=\"1s\"",
-            "le=\"0.9\"",
-        ],
-    )
-    .unwrap();
+    let (count, within, early) = one_second_intervals(&m);
     assert!(
         count >= 6.0,
         "only {count} intervals observed for the 1s job"
