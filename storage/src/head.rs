@@ -18,19 +18,13 @@ use crate::index::{Matcher, MemIndex};
 use crate::wal::{Record, SampleRecord, SeriesRecord, Wal, WalOptions};
 use crate::{OpenReport, StorageError};
 
-/// A full chunk that lives in a head-chunk file.
-#[derive(Debug, Clone, Copy)]
-struct DiskChunk {
-    cref: ChunkRef,
-    mint: i64,
-    maxt: i64,
-}
-
 struct MemSeries {
     /// Low 32 bits of the label hash: a [`SeriesRef`] handed out for this series carries it, so a
     /// stale or foreign ref is detected without comparing labels.
     hash32: u32,
-    disk: Vec<DiskChunk>,
+    /// Full chunks in head-chunk files, oldest first. Only the 8-byte location is kept in RAM; the
+    /// time bounds are read from the mapped record header when needed.
+    disk: Vec<ChunkRef>,
     open: XorAppender,
     /// Newest sample, for Prometheus's out-of-order and duplicate rules.
     last: Option<(i64, u64)>,
@@ -124,13 +118,9 @@ impl Head {
             stats: HeadStats::default(),
         };
 
-        let mut by_series: HashMap<u64, Vec<DiskChunk>> = HashMap::new();
+        let mut by_series: HashMap<u64, Vec<crate::head_chunks::ReplayedChunk>> = HashMap::new();
         for c in disk_chunks {
-            by_series.entry(c.series).or_default().push(DiskChunk {
-                cref: c.cref,
-                mint: c.mint,
-                maxt: c.maxt,
-            });
+            by_series.entry(c.series).or_default().push(c);
         }
         let mut replayed = 0u64;
         let mut skipped = 0u64;
@@ -146,7 +136,7 @@ impl Head {
                             head.max_time.fetch_max(last.maxt, Ordering::Relaxed);
                             ms.last = head.last_sample(last.cref);
                         }
-                        ms.disk = disk;
+                        ms.disk = disk.iter().map(|c| c.cref).collect();
                     }
                     head.insert_series(s.r as u32, &s.labels, ms);
                 }
@@ -200,7 +190,8 @@ impl Head {
             return false;
         };
         let mut ms = lock(&series);
-        if ms.disk.last().is_some_and(|c| s.t <= c.maxt) {
+        let newest_on_disk = ms.disk.last().and_then(|c| self.chunks.bounds(*c));
+        if newest_on_disk.is_some_and(|(_, maxt)| s.t <= maxt) {
             return false;
         }
         if ms.check(s.t, s.v).is_err() {
@@ -233,7 +224,7 @@ impl Head {
             };
             match self.chunks.write(u64::from(r), mint, maxt, ms.open.bytes()) {
                 Ok(cref) => {
-                    ms.disk.push(DiskChunk { cref, mint, maxt });
+                    ms.disk.push(cref);
                     ms.open = XorAppender::new();
                     self.stats.chunks_written.fetch_add(1, Ordering::Relaxed);
                 }
@@ -301,35 +292,44 @@ impl Head {
                 .filter_map(|r| Some((r, index.labels(r)?)))
                 .unzip()
         };
-        let mut out = Vec::with_capacity(refs.len());
-        for (r, labels) in refs.into_iter().zip(labels) {
-            let Some(series) = self.get(r) else { continue };
-            let ms = lock(&series);
-            let mut chunks = Vec::new();
-            for c in ms.disk.iter().filter(|c| c.maxt >= mint && c.mint <= maxt) {
-                match self.chunks.chunk(c.cref) {
-                    Ok(m) => chunks.push(ChunkData::Mapped(m)),
-                    Err(e) => tracing::warn!(error = %e, "head chunk unreadable; skipped"),
-                }
-            }
-            if ms.open.num_samples() > 0
-                && ms.open.last_time().is_some_and(|t| t >= mint)
-                && ms.open.first_time().is_some_and(|t| t <= maxt)
-            {
-                chunks.push(ChunkData::Open(ms.open.bytes().to_vec()));
-            }
-            drop(ms);
-            if !chunks.is_empty() {
-                out.push(SeriesData {
-                    labels,
-                    chunks,
-                    mint,
-                    maxt,
-                });
-            }
-        }
+        let mut out: Vec<SeriesData> = refs
+            .into_iter()
+            .zip(labels)
+            .filter_map(|(r, labels)| self.series_data(r, labels, mint, maxt))
+            .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
+    }
+
+    /// One series' chunks overlapping `[mint, maxt]`, or `None` when it has none there.
+    fn series_data(&self, r: u32, labels: Labels, mint: i64, maxt: i64) -> Option<SeriesData> {
+        let series = self.get(r)?;
+        let ms = lock(&series);
+        let mut chunks = Vec::new();
+        let overlapping = ms.disk.iter().filter(|c| {
+            self.chunks
+                .bounds(**c)
+                .is_some_and(|(cmin, cmax)| cmax >= mint && cmin <= maxt)
+        });
+        for c in overlapping {
+            match self.chunks.chunk(*c) {
+                Ok(m) => chunks.push(ChunkData::Mapped(m)),
+                Err(e) => tracing::warn!(error = %e, "head chunk unreadable; skipped"),
+            }
+        }
+        if ms.open.num_samples() > 0
+            && ms.open.last_time().is_some_and(|t| t >= mint)
+            && ms.open.first_time().is_some_and(|t| t <= maxt)
+        {
+            chunks.push(ChunkData::Open(ms.open.bytes().to_vec()));
+        }
+        drop(ms);
+        (!chunks.is_empty()).then_some(SeriesData {
+            labels,
+            chunks,
+            mint,
+            maxt,
+        })
     }
 
     pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
@@ -363,6 +363,31 @@ impl Head {
         (min <= max).then_some((min, max))
     }
 
+    /// Every series with samples in `[mint, maxt)`, sorted by labels, samples decoded one series at
+    /// a time: the input of a block written from the head.
+    pub(crate) fn series_in_range(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = (Labels, Vec<(i64, f64)>)> + '_ {
+        let mut refs: Vec<(Labels, u32)> = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+            series
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_some())
+                .filter_map(|(r, _)| Some((index.labels(r as u32)?, r as u32)))
+                .collect()
+        };
+        refs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        refs.into_iter().filter_map(move |(labels, r)| {
+            let data = self.series_data(r, labels.clone(), mint, maxt.saturating_sub(1))?;
+            let samples: Vec<(i64, f64)> = data.samples().collect();
+            (!samples.is_empty()).then_some((labels, samples))
+        })
+    }
+
     /// Drops data older than `cutoff`: disk chunks that end before it, whole head-chunk files, and
     /// series with nothing left. Returns the number of series removed.
     pub(crate) fn truncate_before(&self, cutoff: i64) -> Result<usize, StorageError> {
@@ -377,7 +402,8 @@ impl Head {
         let mut dead = Vec::new();
         for (r, series) in all {
             let mut ms = lock(&series);
-            ms.disk.retain(|c| c.maxt >= cutoff);
+            ms.disk
+                .retain(|c| self.chunks.bounds(*c).is_some_and(|(_, maxt)| maxt >= cutoff));
             let open_is_old = ms.open.last_time().is_none_or(|t| t < cutoff);
             if ms.disk.is_empty() && open_is_old {
                 dead.push(r);

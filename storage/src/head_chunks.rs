@@ -253,6 +253,18 @@ impl ChunkDiskMapper {
         Ok(MappedChunk { file, start, len })
     }
 
+    /// A chunk's time range from its record header, without checking the CRC: cheap enough to call
+    /// per chunk per query, so the head need not keep the bounds in RAM.
+    pub(crate) fn bounds(&self, r: ChunkRef) -> Option<(i64, i64)> {
+        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        let map = &files.get(&r.seq())?.map;
+        let at = |i: usize| {
+            let b = map.get(r.offset() + i..r.offset() + i + 8)?;
+            Some(i64::from_be_bytes(b.try_into().ok()?))
+        };
+        Some((at(8)?, at(16)?))
+    }
+
     /// Deletes files whose every chunk ends before `cutoff`, except the one being written.
     /// Queries still holding a chunk of a deleted file keep reading it; the OS frees it after.
     pub(crate) fn delete_files_before(&self, cutoff: i64) -> Result<usize, HeadChunksError> {
