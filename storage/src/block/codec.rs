@@ -1,6 +1,11 @@
-//! Sample encoding inside a block: per-series streams (timestamps as delta-of-delta, values as
-//! decimal mantissas or XOR'd floats), gathered column-wise into groups that are compressed with
-//! zstd as one frame. The byte layout is in `storage/FORMAT-block.md`, section "Sample groups".
+//! Sample encoding inside a block. Timestamps are one pco stream of i64; values are integer
+//! mantissas at a common decimal scale (VictoriaMetrics' idea) in one pco stream of i64, with the
+//! few non-decimal values (stale markers, NaN payloads, infinities, -0) as exceptions carrying their
+//! raw bits, or a pco stream of f64 for series that are true floats. pco picks the delta order
+//! (counters: 1, grid timestamps: 2) and entropy-codes the result. The byte layout is in
+//! `storage/FORMAT-block.md`, section "samples".
+//!
+//! The varint + zstd encodings this replaced are kept under `cfg(test)` for the measurements.
 
 /// Exact powers of ten: every one up to 10^22 is representable in an f64, so dividing an exact
 /// mantissa by one is a single correctly rounded operation — the same one a decimal parser does.
@@ -14,9 +19,12 @@ const MAX_SCALE: u8 = 15;
 /// Mantissas stay below 2^53 so that converting them to f64 is exact.
 const MANTISSA_LIMIT: f64 = 9_007_199_254_740_992.0;
 
-/// Value stream kinds.
+/// Value stream kinds of the varint + zstd alternative.
+#[cfg(test)]
 pub(crate) const KIND_DECIMAL_DELTA: u8 = 1;
+#[cfg(test)]
 pub(crate) const KIND_DECIMAL_DOD: u8 = 2;
+#[cfg(test)]
 pub(crate) const KIND_XOR: u8 = 3;
 
 /// Why a stream could not be decoded. Only reachable with bytes that passed the CRC check but were
@@ -125,10 +133,12 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, x: i64) {
     put_uvarint(out, zigzag(x));
 }
 
+#[cfg(test)]
 fn uvarint_len(x: u64) -> usize {
     (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+#[cfg(test)]
 /// Timestamps: first as a varint, then the first delta, then deltas of deltas — on an aligned
 /// scrape grid those are all zero, which zstd folds to almost nothing. Wrapping arithmetic keeps
 /// any pair of i64 timestamps exact.
@@ -150,30 +160,6 @@ pub(crate) fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
         }
         prev = t;
     }
-}
-
-pub(crate) fn decode_timestamps(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>, DecodeError> {
-    // Every timestamp takes at least one byte, which bounds the allocation by the input.
-    let mut out = Vec::with_capacity(n.min(r.remaining()));
-    let mut prev = 0i64;
-    let mut delta = 0i64;
-    for i in 0..n {
-        let x = r.varint()?;
-        let t = match i {
-            0 => x,
-            1 => {
-                delta = x;
-                prev.wrapping_add(delta)
-            }
-            _ => {
-                delta = delta.wrapping_add(x);
-                prev.wrapping_add(delta)
-            }
-        };
-        out.push(t);
-        prev = t;
-    }
-    Ok(out)
 }
 
 /// `v` as `mantissa / 10^scale` with the smallest scale that reproduces its bits exactly.
@@ -198,6 +184,7 @@ fn decimal_value(m: i64, scale: u8) -> f64 {
     m as f64 / POW10[scale as usize]
 }
 
+#[cfg(test)]
 /// How a value stream is chosen, for measurements of the alternatives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueMode {
@@ -207,6 +194,7 @@ pub(crate) enum ValueMode {
     XorOnly,
 }
 
+#[cfg(test)]
 /// Values: integers and fixed-point decimals become integer mantissas at one common scale, written
 /// as deltas or deltas of deltas (whichever takes fewer varint bytes), as VictoriaMetrics does; the
 /// few values that are not exact decimals (NaN payloads, stale markers, infinities, -0) go into an
@@ -232,6 +220,7 @@ pub(crate) fn encode_values(vs: &[f64], mode: ValueMode, out: &mut Vec<u8>) {
     }
 }
 
+#[cfg(test)]
 fn encode_decimal(vs: &[f64], out: &mut Vec<u8>) -> bool {
     let mut parts = Vec::with_capacity(vs.len());
     let mut exceptions = 0usize;
@@ -254,7 +243,8 @@ fn encode_decimal(vs: &[f64], out: &mut Vec<u8>) -> bool {
         let m = match d {
             Some((m, s)) => {
                 let m = *m as f64 * POW10[(scale - s) as usize];
-                if m.abs() >= MANTISSA_LIMIT || decimal_value(m as i64, scale).to_bits() != v.to_bits()
+                if m.abs() >= MANTISSA_LIMIT
+                    || decimal_value(m as i64, scale).to_bits() != v.to_bits()
                 {
                     return false;
                 }
@@ -275,7 +265,11 @@ fn encode_decimal(vs: &[f64], out: &mut Vec<u8>) -> bool {
         pd = d;
     }
     let dod = dod_cost < delta_cost;
-    out.push(if dod { KIND_DECIMAL_DOD } else { KIND_DECIMAL_DELTA });
+    out.push(if dod {
+        KIND_DECIMAL_DOD
+    } else {
+        KIND_DECIMAL_DELTA
+    });
     out.push(scale);
     put_uvarint(out, exceptions as u64);
     let mut last = 0usize;
@@ -301,66 +295,7 @@ fn encode_decimal(vs: &[f64], out: &mut Vec<u8>) -> bool {
     true
 }
 
-pub(crate) fn decode_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<f64>, DecodeError> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let kind = r.u8()?;
-    match kind {
-        KIND_XOR => {
-            let planes = r.bytes(n.checked_mul(8).ok_or(DecodeError("too many values"))?)?;
-            let mut prev = 0u64;
-            Ok((0..n)
-                .map(|i| {
-                    let mut x = 0u64;
-                    for byte in 0..8 {
-                        x = (x << 8) | u64::from(planes[byte * n + i]);
-                    }
-                    prev ^= x;
-                    f64::from_bits(prev)
-                })
-                .collect())
-        }
-        KIND_DECIMAL_DELTA | KIND_DECIMAL_DOD => {
-            let scale = r.u8()?;
-            if scale > MAX_SCALE {
-                return Err(DecodeError("decimal scale out of range"));
-            }
-            let num_exc = r.len(n)?;
-            let mut exceptions = Vec::with_capacity(num_exc);
-            let mut idx = 0usize;
-            for _ in 0..num_exc {
-                idx = idx
-                    .checked_add(r.len(n)?)
-                    .filter(|&i| i < n)
-                    .ok_or(DecodeError("exception index out of range"))?;
-                exceptions.push((idx, r.u64()?));
-            }
-            let mut out = Vec::with_capacity(n.min(r.remaining()));
-            let (mut m, mut d) = (0i64, 0i64);
-            for i in 0..n {
-                let x = r.varint()?;
-                if i == 0 {
-                    m = x;
-                } else {
-                    d = if kind == KIND_DECIMAL_DOD {
-                        d.wrapping_add(x)
-                    } else {
-                        x
-                    };
-                    m = m.wrapping_add(d);
-                }
-                out.push(decimal_value(m, scale));
-            }
-            for (i, bits) in exceptions {
-                out[i] = f64::from_bits(bits);
-            }
-            Ok(out)
-        }
-        _ => Err(DecodeError("unknown value encoding")),
-    }
-}
-
+#[cfg(test)]
 /// Collects the streams of consecutive series and turns them into one uncompressed group.
 #[derive(Default)]
 pub(crate) struct GroupBuilder {
@@ -369,6 +304,7 @@ pub(crate) struct GroupBuilder {
     vals: Vec<u8>,
 }
 
+#[cfg(test)]
 impl GroupBuilder {
     pub(crate) fn len(&self) -> usize {
         self.lens.len()
@@ -407,40 +343,146 @@ impl GroupBuilder {
     }
 }
 
-/// Decodes the `n` samples of the series in `slot` of an uncompressed group.
-pub(crate) fn decode_series(
-    raw: &[u8],
-    slot: usize,
-    n: usize,
-) -> Result<Vec<(i64, f64)>, DecodeError> {
-    let mut r = Reader::new(raw);
-    let count = r.len(raw.len())?;
-    if slot >= count {
-        return Err(DecodeError("series slot past the group's series count"));
-    }
-    // Saturating: corrupt lengths then fail the range checks below instead of wrapping.
-    let (mut ts_off, mut val_off, mut ts_total) = (0usize, 0usize, 0usize);
-    let mut mine = (0usize, 0usize);
-    for i in 0..count {
-        let t = r.len(raw.len())?;
-        let v = r.len(raw.len())?;
-        if i < slot {
-            ts_off = ts_off.saturating_add(t);
-            val_off = val_off.saturating_add(v);
-        } else if i == slot {
-            mine = (t, v);
+/// Value stream kinds of the stored format.
+pub(crate) const VALUES_DECIMAL: u8 = 1;
+pub(crate) const VALUES_FLOAT: u8 = 2;
+
+/// Values as integer mantissas at one common decimal scale, with the positions and raw bits of
+/// the values that are not exact decimals. `None` when the series is mostly true floats.
+pub(crate) struct Decimal {
+    pub(crate) scale: u8,
+    pub(crate) mantissas: Vec<i64>,
+    pub(crate) exceptions: Vec<(usize, u64)>,
+}
+
+pub(crate) fn decimal_split(vs: &[f64]) -> Option<Decimal> {
+    let mut parts = Vec::with_capacity(vs.len());
+    let mut num_exc = 0usize;
+    let mut scale = 0u8;
+    for &v in vs {
+        let d = decimal_of(v);
+        match d {
+            Some((_, s)) => scale = scale.max(s),
+            None => num_exc += 1,
         }
-        ts_total = ts_total.saturating_add(t);
+        parts.push(d);
     }
-    let ts_start = r.pos().saturating_add(ts_off);
-    let val_start = r.pos().saturating_add(ts_total).saturating_add(val_off);
-    let ts_bytes = raw
-        .get(ts_start..ts_start.saturating_add(mine.0))
-        .ok_or(DecodeError("timestamp stream past the group's end"))?;
-    let val_bytes = raw
-        .get(val_start..val_start.saturating_add(mine.1))
-        .ok_or(DecodeError("value stream past the group's end"))?;
-    let ts = decode_timestamps(&mut Reader::new(ts_bytes), n)?;
-    let vs = decode_values(&mut Reader::new(val_bytes), n)?;
-    Ok(ts.into_iter().zip(vs).collect())
+    // Each exception costs ~10 bytes; past one in eight a float stream is smaller.
+    if num_exc * 8 > vs.len() {
+        return None;
+    }
+    let mut mantissas = Vec::with_capacity(vs.len());
+    let mut exceptions = Vec::with_capacity(num_exc);
+    let mut prev = 0i64;
+    for (i, (&v, d)) in vs.iter().zip(&parts).enumerate() {
+        let m = match d {
+            Some((m, s)) => {
+                let m = *m as f64 * POW10[(scale - s) as usize];
+                if m.abs() >= MANTISSA_LIMIT
+                    || decimal_value(m as i64, scale).to_bits() != v.to_bits()
+                {
+                    return None;
+                }
+                m as i64
+            }
+            // An exception repeats the previous mantissa so that it costs a zero delta.
+            None => {
+                exceptions.push((i, v.to_bits()));
+                prev
+            }
+        };
+        mantissas.push(m);
+        prev = m;
+    }
+    Some(Decimal {
+        scale,
+        mantissas,
+        exceptions,
+    })
+}
+
+fn pco_err(e: pco::errors::PcoError) -> String {
+    format!("pco: {e}")
+}
+
+/// The timestamp stream: pco over the raw i64s (it finds the delta-of-delta itself).
+pub(crate) fn encode_timestamps_pco(ts: &[i64]) -> Result<Vec<u8>, String> {
+    pco::standalone::simple_compress(ts, &pco::ChunkConfig::default()).map_err(pco_err)
+}
+
+/// The value stream: a kind byte, then for decimals the scale, the exceptions and a pco stream of
+/// mantissas; for floats a pco stream of f64.
+pub(crate) fn encode_values_pco(vs: &[f64]) -> Result<Vec<u8>, String> {
+    let cfg = pco::ChunkConfig::default();
+    let mut out = Vec::new();
+    match decimal_split(vs) {
+        Some(d) => {
+            out.push(VALUES_DECIMAL);
+            out.push(d.scale);
+            put_uvarint(&mut out, d.exceptions.len() as u64);
+            let mut last = 0usize;
+            for &(i, bits) in &d.exceptions {
+                put_uvarint(&mut out, (i - last) as u64);
+                out.extend_from_slice(&bits.to_le_bytes());
+                last = i;
+            }
+            out.extend(pco::standalone::simple_compress(&d.mantissas, &cfg).map_err(pco_err)?);
+        }
+        None => {
+            out.push(VALUES_FLOAT);
+            out.extend(pco::standalone::simple_compress(vs, &cfg).map_err(pco_err)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Decompresses a pco stream that must hold exactly `n` numbers.
+fn pco_exact<T: pco::data_types::Number>(b: &[u8], n: usize) -> Result<Vec<T>, DecodeError> {
+    let v = pco::standalone::simple_decompress::<T>(b)
+        .map_err(|_| DecodeError("pco stream does not decode"))?;
+    if v.len() != n {
+        return Err(DecodeError("pco stream holds the wrong number of samples"));
+    }
+    Ok(v)
+}
+
+pub(crate) fn decode_timestamps_pco(b: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
+    pco_exact(b, n)
+}
+
+pub(crate) fn decode_values_pco(b: &[u8], n: usize) -> Result<Vec<f64>, DecodeError> {
+    let mut r = Reader::new(b);
+    match r.u8()? {
+        VALUES_DECIMAL => {
+            let scale = r.u8()?;
+            if scale > MAX_SCALE {
+                return Err(DecodeError("decimal scale out of range"));
+            }
+            let num_exc = r.len(n)?;
+            let mut exceptions = Vec::with_capacity(num_exc);
+            let mut idx = 0usize;
+            for k in 0..num_exc {
+                let gap = r.len(n)?;
+                idx = idx
+                    .checked_add(gap)
+                    .filter(|&i| i < n && (k == 0 || gap > 0))
+                    .ok_or(DecodeError("exception index out of range"))?;
+                exceptions.push((idx, r.u64()?));
+            }
+            let rest = r.bytes(r.remaining())?;
+            let mut out: Vec<f64> = pco_exact::<i64>(rest, n)?
+                .into_iter()
+                .map(|m| decimal_value(m, scale))
+                .collect();
+            for (i, bits) in exceptions {
+                out[i] = f64::from_bits(bits);
+            }
+            Ok(out)
+        }
+        VALUES_FLOAT => {
+            let rest = r.bytes(r.remaining())?;
+            pco_exact(rest, n)
+        }
+        _ => Err(DecodeError("unknown value encoding")),
+    }
 }

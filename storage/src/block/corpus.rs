@@ -108,7 +108,12 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
         let secs = interval as f64 / 1000.0;
 
         // Histograms: 4 families × 2 endpoints.
-        for fam in ["request_duration_seconds", "time_to_first_token_seconds", "inter_token_latency_seconds", "kv_transfer_seconds"] {
+        for fam in [
+            "request_duration_seconds",
+            "time_to_first_token_seconds",
+            "inter_token_latency_seconds",
+            "kv_transfer_seconds",
+        ] {
             for endpoint in ["chat", "completions"] {
                 let rate = 0.2 + rng.unit() * 15.0;
                 let mu = -3.0 + rng.unit() * 3.0;
@@ -139,7 +144,10 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
                 let name = format!("dynamo_{fam}");
                 for (b, le) in BUCKETS.iter().enumerate() {
                     out.push((
-                        base(&format!("{name}_bucket"), &[("endpoint", endpoint), ("le", le)]),
+                        base(
+                            &format!("{name}_bucket"),
+                            &[("endpoint", endpoint), ("le", le)],
+                        ),
                         "hist_bucket",
                         std::mem::take(&mut rows[b]),
                     ));
@@ -190,7 +198,11 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
                     (t, g as f64)
                 })
                 .collect();
-            out.push((base(&format!("dynamo_gauge_int_{i}"), &[]), "gauge_int", samples));
+            out.push((
+                base(&format!("dynamo_gauge_int_{i}"), &[]),
+                "gauge_int",
+                samples,
+            ));
         }
         for i in 0..25 {
             let mut g = 300 + rng.below(500) as i64;
@@ -202,7 +214,11 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
                     (t, g as f64 / 10.0)
                 })
                 .collect();
-            out.push((base(&format!("dynamo_gauge_dec_{i}"), &[]), "gauge_dec", samples));
+            out.push((
+                base(&format!("dynamo_gauge_dec_{i}"), &[]),
+                "gauge_dec",
+                samples,
+            ));
         }
 
         // Full-precision float gauges: ratios such as KV-cache usage over a non-power-of-two pool.
@@ -216,18 +232,33 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
                     (t, used / pool)
                 })
                 .collect();
-            out.push((base(&format!("dynamo_usage_ratio_{i}"), &[]), "gauge_float", samples));
+            out.push((
+                base(&format!("dynamo_usage_ratio_{i}"), &[]),
+                "gauge_float",
+                samples,
+            ));
         }
 
         // Constants: up, build info and friends.
-        for name in ["up", "dynamo_build_info", "dynamo_worker_info", "dynamo_max_batch_size", "dynamo_gpu_count", "process_start_time_seconds"] {
+        for name in [
+            "up",
+            "dynamo_build_info",
+            "dynamo_worker_info",
+            "dynamo_max_batch_size",
+            "dynamo_gpu_count",
+            "process_start_time_seconds",
+        ] {
             let v = match name {
                 "dynamo_max_batch_size" => 256.0,
                 "dynamo_gpu_count" => 8.0,
                 "process_start_time_seconds" => 1_716_990_000.0 + rng.below(10_000) as f64,
                 _ => 1.0,
             };
-            out.push((base(name, &[]), "constant", ts.iter().map(|&t| (t, v)).collect()));
+            out.push((
+                base(name, &[]),
+                "constant",
+                ts.iter().map(|&t| (t, v)).collect(),
+            ));
         }
     }
     // A pod restarted: about 1 % of series end early with a stale marker.

@@ -1,28 +1,50 @@
 //! Size measurements of the encodings tried for blocks, on the Dynamo-shaped corpus. Run with
-//! `cargo test -p edgeprom-storage --release block::experiments -- --ignored --nocapture`.
+//! `cargo test -p edgeprom-storage --release --lib block::experiments -- --ignored --nocapture`.
+//!
+//! The zstd alternatives are sized in memory from the same per-series streams the first version of
+//! the format wrote (varint delta-of-delta timestamps, decimal mantissas as delta/dod varints or
+//! byte-transposed XOR floats, columns gathered per group of consecutive series); the index is the
+//! stored format's, less its ~2 bytes per series of second stream reference.
 
-use super::codec::{self, ValueMode};
+use super::codec::{self, GroupBuilder, ValueMode};
 use super::corpus;
-use super::{Block, WriteOptions, write_block_with};
+use super::{Block, write_block};
 
-fn corpus() -> Vec<corpus::Series> {
-    corpus::dynamo_hour(7, 21)
+fn zstd_size(data: &[corpus::Series], group_raw: usize, level: i32, mode: ValueMode) -> u64 {
+    let mut g = GroupBuilder::default();
+    let mut total = 0u64;
+    let mut flush = |g: &mut GroupBuilder| {
+        if g.len() > 0 {
+            let raw = g.finish();
+            total += zstd::bulk::compress(&raw, level)
+                .map(|c| c.len())
+                .unwrap_or(0) as u64
+                + 16;
+        }
+    };
+    for (_, _, s) in data {
+        g.push(s, mode);
+        if g.raw_size() >= group_raw {
+            flush(&mut g);
+        }
+    }
+    flush(&mut g);
+    total
 }
 
-fn write(data: &[corpus::Series], opts: WriteOptions) -> (u64, u64, u64, u64) {
+fn write(data: &[corpus::Series]) -> (u64, u64, u64, u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = write_block_with(
+    let meta = write_block(
         dir.path(),
-        data.iter().map(|(l, _, s)| Ok((l.clone(), s.clone()))),
+        data.iter().map(|(l, _, s)| (l.clone(), s.clone())),
         corpus::START_MS,
         corpus::START_MS + corpus::HOUR_MS,
         1,
         Vec::new(),
-        opts,
     )
     .expect("write");
     let b = Block::open(&dir.path().join(&meta.id)).expect("open");
-    let size = |f: &str| std::fs::metadata(b.dir().join(f)).map(|m| m.len()).unwrap_or(0);
+    let size = |f: &str| std::fs::metadata(b.dir().join(f)).map_or(0, |m| m.len());
     (
         meta.num_samples,
         size(super::INDEX_FILE),
@@ -31,79 +53,102 @@ fn write(data: &[corpus::Series], opts: WriteOptions) -> (u64, u64, u64, u64) {
     )
 }
 
-/// Per-series pco: timestamps as i64, values as decimal mantissas when the codec finds them,
-/// raw f64 otherwise (the best pco can do with the same transform).
-fn pco_bytes(data: &[corpus::Series]) -> u64 {
-    let cfg = pco::ChunkConfig::default();
-    let mut total = 0u64;
-    for (_, _, s) in data {
-        let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
-        let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
-        total += pco::standalone::simple_compress(&ts, &cfg).map(|b| b.len()).unwrap_or(0) as u64;
-        // Decimal mantissas in the same transform as ours, recovered from our own stream.
-        let mut enc = Vec::new();
-        codec::encode_values(&vs, ValueMode::Auto, &mut enc);
-        let vbytes = if enc.first() == Some(&codec::KIND_XOR) {
-            pco::standalone::simple_compress(&vs, &cfg).map(|b| b.len()).unwrap_or(0)
-        } else {
-            let ms: Vec<i64> = vs.iter().map(|v| (v * 1e15).round() as i64).collect();
-            let scale_probe: Vec<i64> = vs.iter().map(|v| (v * 10.0).round() as i64).collect();
-            let ints: Vec<i64> = vs.iter().map(|v| *v as i64).collect();
-            let best = [ints, scale_probe, ms]
-                .iter()
-                .map(|m| pco::standalone::simple_compress(m, &cfg).map(|b| b.len()).unwrap_or(usize::MAX))
-                .min()
-                .unwrap_or(0);
-            best
-        };
-        total += vbytes as u64;
-    }
-    total
-}
-
 #[test]
 #[ignore = "measurement; prints a table"]
 fn encodings() {
-    let data = corpus();
+    let data = corpus::dynamo_hour(7, 21);
     let samples: u64 = data.iter().map(|s| s.2.len() as u64).sum();
     eprintln!("corpus: {} series, {samples} samples", data.len());
-    let variants: Vec<(&str, WriteOptions)> = vec![
-        ("xor-planes + zstd19, 64 KiB groups", WriteOptions { values: ValueMode::XorOnly, ..WriteOptions::default() }),
-        ("decimal + zstd3, per series", WriteOptions { group_raw_bytes: 0, zstd_level: 3, ..WriteOptions::default() }),
-        ("decimal + zstd19, per series", WriteOptions { group_raw_bytes: 0, zstd_level: 19, ..WriteOptions::default() }),
-        ("decimal + zstd3, 16 KiB groups", WriteOptions { group_raw_bytes: 16 << 10, zstd_level: 3, ..WriteOptions::default() }),
-        ("decimal + zstd3, 64 KiB groups", WriteOptions { group_raw_bytes: 64 << 10, zstd_level: 3, ..WriteOptions::default() }),
-        ("decimal + zstd9, 64 KiB groups", WriteOptions { group_raw_bytes: 64 << 10, zstd_level: 9, ..WriteOptions::default() }),
-        ("decimal + zstd19, 16 KiB groups", WriteOptions { group_raw_bytes: 16 << 10, zstd_level: 19, ..WriteOptions::default() }),
-        ("decimal + zstd19, 64 KiB groups", WriteOptions { group_raw_bytes: 64 << 10, zstd_level: 19, ..WriteOptions::default() }),
-        ("decimal + zstd19, 256 KiB groups", WriteOptions { group_raw_bytes: 256 << 10, zstd_level: 19, ..WriteOptions::default() }),
+    let t = std::time::Instant::now();
+    let (n, idx, smp, meta) = write(&data);
+    let pco_secs = t.elapsed().as_secs_f64();
+    let index = idx - 2 * data.len() as u64;
+    eprintln!("| encoding | B/sample incl. index | samples bytes | encode s |");
+    let variants: &[(&str, usize, i32, ValueMode)] = &[
+        (
+            "dod varints + XOR planes, zstd 19, 64 KiB groups",
+            64 << 10,
+            19,
+            ValueMode::XorOnly,
+        ),
+        (
+            "dod + decimal varints, zstd 3, per series",
+            0,
+            3,
+            ValueMode::Auto,
+        ),
+        (
+            "dod + decimal varints, zstd 19, per series",
+            0,
+            19,
+            ValueMode::Auto,
+        ),
+        (
+            "dod + decimal varints, zstd 3, 64 KiB groups",
+            64 << 10,
+            3,
+            ValueMode::Auto,
+        ),
+        (
+            "dod + decimal varints, zstd 19, 16 KiB groups",
+            16 << 10,
+            19,
+            ValueMode::Auto,
+        ),
+        (
+            "dod + decimal varints, zstd 19, 64 KiB groups",
+            64 << 10,
+            19,
+            ValueMode::Auto,
+        ),
+        (
+            "dod + decimal varints, zstd 19, 256 KiB groups",
+            256 << 10,
+            19,
+            ValueMode::Auto,
+        ),
     ];
-    eprintln!("| encoding | B/sample incl. index | index B | samples B | write s |");
-    let mut index_bytes = 0;
-    for (name, opts) in variants {
+    for &(name, group, level, mode) in variants {
         let t = std::time::Instant::now();
-        let (n, idx, smp, meta) = write(&data, opts);
-        index_bytes = idx;
+        let z = zstd_size(&data, group, level, mode);
         eprintln!(
-            "| {name} | {:.3} | {idx} | {smp} | {:.2} |",
-            (idx + smp + meta) as f64 / n as f64,
+            "| {name} | {:.3} | {z} | {:.2} |",
+            (z + index + meta) as f64 / n as f64,
             t.elapsed().as_secs_f64()
         );
     }
+    // pco with every series' timestamps stored, to show what sharing them buys.
     let t = std::time::Instant::now();
-    let p = pco_bytes(&data);
+    let mut unshared = 0u64;
+    for (_, _, s) in &data {
+        let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
+        let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
+        unshared += codec::encode_timestamps_pco(&ts).map_or(0, |b| b.len()) as u64;
+        unshared += codec::encode_values_pco(&vs).map_or(0, |b| b.len()) as u64;
+    }
     eprintln!(
-        "| pco per series (+ same index) | {:.3} | {index_bytes} | {p} | {:.2} |",
-        (p + index_bytes) as f64 / samples as f64,
+        "| pco per series, own timestamps | {:.3} | {unshared} | {:.2} |",
+        (unshared + index + meta) as f64 / n as f64,
         t.elapsed().as_secs_f64()
     );
-    // Per kind, with the production options.
+    eprintln!(
+        "| pco per series, shared timestamps (stored format) | {:.3} | {smp} | {pco_secs:.2} (whole write) |",
+        (idx + smp + meta) as f64 / n as f64
+    );
+    eprintln!("stored: index {idx} B, samples {smp} B, meta {meta} B");
     let mut kinds: Vec<&str> = data.iter().map(|s| s.1).collect();
     kinds.sort_unstable();
     kinds.dedup();
+    eprintln!("| kind | series | pco samples B/sample | zstd19 64 KiB B/sample |");
     for k in kinds {
         let part: Vec<corpus::Series> = data.iter().filter(|s| s.1 == k).cloned().collect();
-        let (n, _, smp, _) = write(&part, WriteOptions::default());
-        eprintln!("kind {k}: {} series, samples file {:.3} B/sample", part.len(), smp as f64 / n as f64);
+        let (n, _, smp, _) = write(&part);
+        let z = zstd_size(&part, 64 << 10, 19, ValueMode::Auto);
+        eprintln!(
+            "| {k} | {} | {:.3} | {:.3} |",
+            part.len(),
+            smp as f64 / n as f64,
+            z as f64 / n as f64
+        );
     }
 }

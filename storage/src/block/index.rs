@@ -1,5 +1,5 @@
-//! The block's `index` file: symbols, series entries, postings per label pair and the table of
-//! sample groups. Written in one piece from memory; read in place from the memory map, so an open
+//! The block's `index` file: symbols, series entries (labels and where their sample streams are)
+//! and postings per label pair. Written in one piece from memory; read in place from the memory map, so an open
 //! block holds only the handful of section offsets in [`IndexHeader`]. Layout in
 //! `storage/FORMAT-block.md`, section "index".
 
@@ -14,36 +14,24 @@ pub(crate) const SAMPLES_MAGIC: u32 = 0x4550_5344; // "EPSD"
 pub(crate) const FORMAT_VERSION: u8 = 1;
 /// Magic, version, 3 reserved bytes.
 pub(crate) const FILE_HEADER_LEN: usize = 8;
-/// File header, meta.json CRC, four section offsets.
-const INDEX_HEADER_LEN: usize = FILE_HEADER_LEN + 4 + 4 * 8;
+/// File header, meta.json CRC, three section offsets.
+const INDEX_HEADER_LEN: usize = FILE_HEADER_LEN + 4 + 3 * 8;
 /// Name entries and value entries are three u32 each.
 const TABLE_ENTRY_LEN: usize = 12;
-/// A group entry: offset u64, compressed length u32, raw length u32.
-const GROUP_ENTRY_LEN: usize = 16;
 
 /// Where a series' samples are and what range they cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SeriesRef {
-    pub(crate) group: u32,
-    pub(crate) slot: u32,
+    /// Offset and length of the timestamp stream in the samples file.
+    pub(crate) ts: (u64, u64),
+    /// Offset and length of the value stream in the samples file.
+    pub(crate) values: (u64, u64),
     pub(crate) mint: i64,
     pub(crate) maxt: i64,
     pub(crate) samples: u64,
 }
 
-/// One compressed group in the samples file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GroupEntry {
-    pub(crate) offset: u64,
-    pub(crate) compressed: u32,
-    pub(crate) raw: u32,
-}
-
 fn put_u32(out: &mut Vec<u8>, x: u32) {
-    out.extend_from_slice(&x.to_le_bytes());
-}
-
-fn put_u64(out: &mut Vec<u8>, x: u64) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 
@@ -58,7 +46,6 @@ fn off32(x: usize) -> Result<u32, String> {
 /// Builds the whole index file (CRC included) for series in label order.
 pub(crate) fn build_index(
     series: &[(Labels, SeriesRef)],
-    groups: &[GroupEntry],
     meta_crc: u32,
 ) -> Result<Vec<u8>, String> {
     // Symbols sorted by string: then id order is string order, which lets lookups binary-search
@@ -114,8 +101,10 @@ pub(crate) fn build_index(
                 .or_default()
                 .push(i as u32);
         }
-        put_uvarint(&mut out, u64::from(r.group));
-        put_uvarint(&mut out, u64::from(r.slot));
+        put_uvarint(&mut out, r.ts.0);
+        put_uvarint(&mut out, r.ts.1);
+        put_uvarint(&mut out, r.values.0);
+        put_uvarint(&mut out, r.values.1);
         put_varint(&mut out, r.mint);
         put_uvarint(&mut out, r.maxt.wrapping_sub(r.mint) as u64);
         put_uvarint(&mut out, r.samples);
@@ -147,19 +136,7 @@ pub(crate) fn build_index(
         }
     }
 
-    // Groups.
-    let groups_at = out.len();
-    put_u32(&mut out, off32(groups.len())?);
-    for g in groups {
-        put_u64(&mut out, g.offset);
-        put_u32(&mut out, g.compressed);
-        put_u32(&mut out, g.raw);
-    }
-
-    for (i, at) in [symbols_at, series_at, labels_at, groups_at]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, at) in [symbols_at, series_at, labels_at].into_iter().enumerate() {
         out[toc + 8 * i..toc + 8 * i + 8].copy_from_slice(&(at as u64).to_le_bytes());
     }
     let crc = crc32c::crc32c(&out);
@@ -177,8 +154,6 @@ pub(crate) struct IndexHeader {
     series_table: usize,
     num_names: usize,
     names_table: usize,
-    pub(crate) num_groups: usize,
-    groups_table: usize,
 }
 
 /// Checks `count` fixed entries of `width` bytes from `at` lie before `end`.
@@ -203,7 +178,7 @@ impl IndexHeader {
         }
         r.bytes(3)?;
         let meta_crc = r.u32()?;
-        let mut at = [0usize; 4];
+        let mut at = [0usize; 3];
         for a in &mut at {
             *a = usize::try_from(r.u64()?).map_err(|_| DecodeError("section offset too large"))?;
         }
@@ -217,8 +192,6 @@ impl IndexHeader {
         table_fits(series_table, num_series, 4, data.len())?;
         let (num_names, names_table) = count_at(at[2])?;
         table_fits(names_table, num_names, TABLE_ENTRY_LEN, data.len())?;
-        let (num_groups, groups_table) = count_at(at[3])?;
-        table_fits(groups_table, num_groups, GROUP_ENTRY_LEN, data.len())?;
         Ok(IndexHeader {
             meta_crc,
             num_symbols,
@@ -227,8 +200,6 @@ impl IndexHeader {
             series_table,
             num_names,
             names_table,
-            num_groups,
-            groups_table,
         })
     }
 }
@@ -353,20 +324,19 @@ impl<'a> IndexReader<'a> {
         let mut labels = Vec::with_capacity(n);
         for _ in 0..n {
             let name = u32::try_from(r.uvarint()?).map_err(|_| DecodeError("symbol too large"))?;
-            let value =
-                u32::try_from(r.uvarint()?).map_err(|_| DecodeError("symbol too large"))?;
+            let value = u32::try_from(r.uvarint()?).map_err(|_| DecodeError("symbol too large"))?;
             labels.push((name, value));
         }
-        let group = u32::try_from(r.uvarint()?).map_err(|_| DecodeError("group too large"))?;
-        let slot = u32::try_from(r.uvarint()?).map_err(|_| DecodeError("slot too large"))?;
+        let ts = (r.uvarint()?, r.uvarint()?);
+        let values = (r.uvarint()?, r.uvarint()?);
         let mint = r.varint()?;
         let maxt = mint.wrapping_add(r.uvarint()? as i64);
         let samples = r.uvarint()?;
         Ok((
             labels,
             SeriesRef {
-                group,
-                slot,
+                ts,
+                values,
                 mint,
                 maxt,
                 samples,
@@ -380,17 +350,5 @@ impl<'a> IndexReader<'a> {
             pairs.push((self.symbol(n)?, self.symbol(v)?));
         }
         Ok(Labels::from_pairs(pairs))
-    }
-
-    pub(crate) fn group(&self, i: u32) -> Result<GroupEntry, DecodeError> {
-        if i as usize >= self.h.num_groups {
-            return Err(DecodeError("group out of range"));
-        }
-        let mut r = Reader::at(self.data, self.h.groups_table + GROUP_ENTRY_LEN * i as usize)?;
-        Ok(GroupEntry {
-            offset: r.u64()?,
-            compressed: r.u32()?,
-            raw: r.u32()?,
-        })
     }
 }

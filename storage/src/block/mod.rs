@@ -2,10 +2,11 @@
 //!
 //! The head hands its series to [`write_block`]; blocks are later merged by [`compact`]. An open
 //! [`Block`] memory-maps its `index` and `samples` files and reads them in place, so its RAM is a
-//! few hundred bytes whatever its size. Samples are stored per series as delta-of-delta timestamps
-//! and decimal-mantissa (or XOR'd float) values, gathered column-wise into groups of consecutive
-//! series that are zstd-compressed as one frame; reading a series decompresses its group. The byte
-//! layout is specified in `storage/FORMAT-block.md`.
+//! few hundred bytes whatever its size. Each series' samples are two pco streams: timestamps, and
+//! values as decimal mantissas (or raw floats); series scraped together share one timestamp
+//! stream. Reading a series decodes just its two streams straight from the map. The byte layout is
+//! specified in `storage/FORMAT-block.md`; the encodings measured against it are in the bench and
+//! `experiments.rs`.
 
 mod codec;
 #[cfg(test)]
@@ -17,10 +18,11 @@ mod index;
 mod tests;
 
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use edgeprom_model::Labels;
@@ -28,10 +30,9 @@ use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
 use crate::index::Matcher;
-use codec::{GroupBuilder, ValueMode};
 use index::{
-    FILE_HEADER_LEN, FORMAT_VERSION, GroupEntry, INDEX_MAGIC, IndexHeader, IndexReader,
-    SAMPLES_MAGIC, SeriesRef,
+    FILE_HEADER_LEN, FORMAT_VERSION, INDEX_MAGIC, IndexHeader, IndexReader, SAMPLES_MAGIC,
+    SeriesRef,
 };
 
 /// Name of the block's metadata file.
@@ -42,16 +43,6 @@ pub const INDEX_FILE: &str = "index";
 pub const SAMPLES_FILE: &str = "samples";
 /// Suffix of a block directory still being written.
 pub const TMP_SUFFIX: &str = ".tmp";
-
-/// Uncompressed bytes of sample streams after which a group is closed. Measured on the Dynamo
-/// corpus (see the bench): 64 KiB is within 1 % of 256 KiB in size while a random series read
-/// decompresses only ~64 KiB.
-const GROUP_RAW_BYTES: usize = 64 << 10;
-/// zstd level: 19 measured ~9 % smaller than 3 on the corpus, and blocks are written off the scrape
-/// path.
-const ZSTD_LEVEL: i32 = 19;
-/// Largest uncompressed group a reader accepts, so a corrupt length cannot demand gigabytes.
-const MAX_GROUP_RAW: u32 = 1 << 30;
 
 /// What `meta.json` holds: the block's identity, time range and lineage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +94,9 @@ pub enum BlockError {
     /// The series handed to the writer break its contract (order, time range).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The sample encoder refused the input (never seen; pco fails only on invalid settings).
+    #[error("encoding samples: {0}")]
+    Encode(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BlockError + '_ {
@@ -116,24 +110,6 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> BlockError {
     BlockError::Corrupt {
         path: path.to_path_buf(),
         reason: reason.into(),
-    }
-}
-
-/// Knobs of the writer, fixed in production and varied by the measurements.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WriteOptions {
-    pub(crate) group_raw_bytes: usize,
-    pub(crate) zstd_level: i32,
-    pub(crate) values: ValueMode,
-}
-
-impl Default for WriteOptions {
-    fn default() -> WriteOptions {
-        WriteOptions {
-            group_raw_bytes: GROUP_RAW_BYTES,
-            zstd_level: ZSTD_LEVEL,
-            values: ValueMode::Auto,
-        }
     }
 }
 
@@ -217,29 +193,11 @@ impl SamplesWriter {
         Ok(())
     }
 
-    fn flush_group(
-        &mut self,
-        g: &mut GroupBuilder,
-        level: i32,
-        groups: &mut Vec<GroupEntry>,
-    ) -> Result<(), BlockError> {
-        if g.len() == 0 {
-            return Ok(());
-        }
-        let raw = g.finish();
-        let raw_len = u32::try_from(raw.len())
-            .ok()
-            .filter(|&l| l <= MAX_GROUP_RAW)
-            .ok_or_else(|| BlockError::InvalidInput("one series exceeds 1 GiB encoded".into()))?;
-        let packed = zstd::bulk::compress(&raw, level).map_err(io_err(&self.path))?;
-        let compressed = u32::try_from(packed.len())
-            .map_err(|_| BlockError::InvalidInput("group exceeds 4 GiB compressed".into()))?;
-        groups.push(GroupEntry {
-            offset: self.len,
-            compressed,
-            raw: raw_len,
-        });
-        self.write(&packed)
+    /// Appends a stream; returns its offset and length.
+    fn append(&mut self, b: &[u8]) -> Result<(u64, u64), BlockError> {
+        let at = self.len;
+        self.write(b)?;
+        Ok((at, b.len() as u64))
     }
 
     fn finish(mut self) -> Result<u64, BlockError> {
@@ -266,19 +224,10 @@ pub fn write_block(
     level: u32,
     sources: Vec<String>,
 ) -> Result<BlockMeta, BlockError> {
-    write_block_with(
-        parent,
-        series.map(Ok),
-        mint,
-        maxt,
-        level,
-        sources,
-        WriteOptions::default(),
-    )
+    write_block_with(parent, series.map(Ok), mint, maxt, level, sources)
 }
 
-/// [`write_block`] over fallible input (compaction reads its input from other blocks) and with
-/// explicit writer options.
+/// [`write_block`] over fallible input: compaction reads its input from other blocks.
 pub(crate) fn write_block_with(
     parent: &Path,
     series: impl Iterator<Item = Result<(Labels, Vec<(i64, f64)>), BlockError>>,
@@ -286,7 +235,6 @@ pub(crate) fn write_block_with(
     maxt: i64,
     level: u32,
     sources: Vec<String>,
-    opts: WriteOptions,
 ) -> Result<BlockMeta, BlockError> {
     if mint > maxt {
         return Err(BlockError::InvalidInput(format!(
@@ -297,7 +245,7 @@ pub(crate) fn write_block_with(
     let id = new_block_id();
     let tmp = parent.join(format!("{id}{TMP_SUFFIX}"));
     fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let written = write_tmp(&tmp, &id, series, mint, maxt, level, sources, opts);
+    let written = write_tmp(&tmp, &id, series, mint, maxt, level, sources);
     let meta = match written {
         Ok(meta) => meta,
         Err(e) => {
@@ -313,7 +261,6 @@ pub(crate) fn write_block_with(
     Ok(meta)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_tmp(
     tmp: &Path,
     id: &str,
@@ -322,11 +269,11 @@ fn write_tmp(
     maxt: i64,
     level: u32,
     sources: Vec<String>,
-    opts: WriteOptions,
 ) -> Result<BlockMeta, BlockError> {
     let mut samples = SamplesWriter::create(tmp.join(SAMPLES_FILE))?;
-    let mut groups = Vec::new();
-    let mut group = GroupBuilder::default();
+    // Series of one target share their scrape times, so identical timestamp streams are stored
+    // once and referenced by every series that has them.
+    let mut ts_streams: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
     let mut entries: Vec<(Labels, SeriesRef)> = Vec::new();
     let mut num_samples = 0u64;
     for item in series {
@@ -351,23 +298,32 @@ fn write_tmp(
                 "series {labels} has samples out of time order or at a repeated timestamp"
             )));
         }
-        let slot = group.push(&s, opts.values);
+        let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
+        let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
+        let ts_bytes = codec::encode_timestamps_pco(&ts).map_err(BlockError::Encode)?;
+        let ts_ref = match ts_streams.get(&ts_bytes) {
+            Some(&r) => r,
+            None => {
+                let r = samples.append(&ts_bytes)?;
+                ts_streams.insert(ts_bytes, r);
+                r
+            }
+        };
+        let val_ref =
+            samples.append(&codec::encode_values_pco(&vs).map_err(BlockError::Encode)?)?;
         entries.push((
             labels,
             SeriesRef {
-                group: groups.len() as u32,
-                slot: slot as u32,
+                ts: ts_ref,
+                values: val_ref,
                 mint: first.0,
                 maxt: last.0,
                 samples: s.len() as u64,
             },
         ));
         num_samples += s.len() as u64;
-        if group.raw_size() >= opts.group_raw_bytes {
-            samples.flush_group(&mut group, opts.zstd_level, &mut groups)?;
-        }
     }
-    samples.flush_group(&mut group, opts.zstd_level, &mut groups)?;
+    drop(ts_streams);
     samples.finish()?;
 
     let meta = BlockMeta {
@@ -383,7 +339,7 @@ fn write_tmp(
         path: tmp.join(META_FILE),
         source,
     })?;
-    let index = index::build_index(&entries, &groups, crc32c::crc32c(&meta_json))
+    let index = index::build_index(&entries, crc32c::crc32c(&meta_json))
         .map_err(BlockError::InvalidInput)?;
     write_file(&tmp.join(INDEX_FILE), &index)?;
     write_file(&tmp.join(META_FILE), &meta_json)?;
@@ -421,7 +377,10 @@ fn map_checked(path: &Path, magic: u32) -> Result<Mmap, BlockError> {
     // code never writes or truncates them; an outside process doing so is outside the contract.
     let map = unsafe { Mmap::map(&f) }.map_err(io_err(path))?;
     if map.len() < FILE_HEADER_LEN + 4 {
-        return Err(corrupt(path, format!("file of {} bytes is too short", map.len())));
+        return Err(corrupt(
+            path,
+            format!("file of {} bytes is too short", map.len()),
+        ));
     }
     let (body, tail) = map.split_at(map.len() - 4);
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
@@ -436,7 +395,10 @@ fn map_checked(path: &Path, magic: u32) -> Result<Mmap, BlockError> {
         return Err(corrupt(path, "bad magic number"));
     }
     if body[4] != FORMAT_VERSION {
-        return Err(corrupt(path, format!("unsupported format version {}", body[4])));
+        return Err(corrupt(
+            path,
+            format!("unsupported format version {}", body[4]),
+        ));
     }
     Ok(map)
 }
@@ -499,32 +461,14 @@ impl Block {
                 ),
             ));
         }
-        let block = Block {
+        Ok(Block {
             dir: dir.to_path_buf(),
             size: (meta_bytes.len() + index.len() + samples.len()) as u64,
             meta,
             index,
             samples,
             header,
-        };
-        // Group extents are checked once here so that reads can trust them.
-        let data_end = block.samples.len() as u64 - 4;
-        let reader = block.reader();
-        for g in 0..block.header.num_groups as u32 {
-            let e = reader
-                .group(g)
-                .map_err(|e| corrupt(&index_path, e.0.to_string()))?;
-            if e.offset < FILE_HEADER_LEN as u64
-                || e.offset + u64::from(e.compressed) > data_end
-                || e.raw > MAX_GROUP_RAW
-            {
-                return Err(corrupt(
-                    &samples_path,
-                    format!("group {g} lies outside the file"),
-                ));
-            }
-        }
-        Ok(block)
+        })
     }
 
     /// The block's metadata.
@@ -614,8 +558,7 @@ impl Block {
     }
 
     /// Series matching all `matchers` whose samples overlap `[mint, maxt]`, sorted by labels.
-    /// Samples are decoded when [`BlockSeries::samples`] is called; series sharing a group share
-    /// one decompression.
+    /// Samples are decoded when [`BlockSeries::samples`] is called.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<BlockSeries<'_>> {
         if mint > maxt || self.meta.max_time <= mint || self.meta.min_time > maxt {
             return Vec::new();
@@ -629,7 +572,6 @@ impl Block {
         };
         let r = self.reader();
         let mut out = Vec::new();
-        let mut cell: Option<Arc<GroupCell>> = None;
         for id in ids {
             let read = r.series(id).and_then(|(ids, sr)| Ok((r.labels(&ids)?, sr)));
             let (labels, sr) = match read {
@@ -642,22 +584,9 @@ impl Block {
             if sr.maxt < mint || sr.mint > maxt {
                 continue;
             }
-            // Ids come sorted and groups hold consecutive ids, so one cell at a time suffices.
-            let group = match &cell {
-                Some(c) if c.index == sr.group => Arc::clone(c),
-                _ => {
-                    let c = Arc::new(GroupCell {
-                        index: sr.group,
-                        raw: OnceLock::new(),
-                    });
-                    cell = Some(Arc::clone(&c));
-                    c
-                }
-            };
             out.push(BlockSeries {
                 labels,
                 block: self,
-                group,
                 series: sr,
                 mint,
                 maxt,
@@ -723,29 +652,31 @@ impl Block {
         })
     }
 
-    /// The uncompressed bytes of group `g`.
-    fn group_raw(&self, g: u32) -> Result<Vec<u8>, codec::DecodeError> {
-        let e = self.reader().group(g)?;
-        let start = usize::try_from(e.offset).map_err(|_| codec::DecodeError("group offset"))?;
-        let bytes = self
-            .samples
-            .get(start..start.saturating_add(e.compressed as usize))
-            .ok_or(codec::DecodeError("group past the end of the samples file"))?;
-        let raw = zstd::bulk::decompress(bytes, e.raw as usize)
-            .map_err(|_| codec::DecodeError("zstd frame does not decompress"))?;
-        if raw.len() != e.raw as usize {
-            return Err(codec::DecodeError("group decompresses to the wrong length"));
-        }
-        Ok(raw)
+    /// A stream of the samples file, range-checked.
+    fn stream(&self, (at, len): (u64, u64)) -> Result<&[u8], codec::DecodeError> {
+        let end = self.samples.len() - 4;
+        usize::try_from(at)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .filter(|&(a, l)| a >= FILE_HEADER_LEN && a.checked_add(l).is_some_and(|e| e <= end))
+            .map(|(a, l)| &self.samples[a..a + l])
+            .ok_or(codec::DecodeError("stream lies outside the samples file"))
     }
 
-    /// Every series with all its samples, in label order, decompressing each group once.
+    /// Decodes all samples of a series.
+    fn decode(&self, sr: &SeriesRef) -> Result<Vec<(i64, f64)>, codec::DecodeError> {
+        let n = usize::try_from(sr.samples).map_err(|_| codec::DecodeError("sample count"))?;
+        let ts = codec::decode_timestamps_pco(self.stream(sr.ts)?, n)?;
+        let vs = codec::decode_values_pco(self.stream(sr.values)?, n)?;
+        Ok(ts.into_iter().zip(vs).collect())
+    }
+
+    /// Every series with all its samples, in label order.
     fn all_series(
         &self,
     ) -> impl Iterator<Item = Result<(Labels, Vec<(i64, f64)>), BlockError>> + '_ {
         let index_path = self.dir.join(INDEX_FILE);
         let samples_path = self.dir.join(SAMPLES_FILE);
-        let mut current: Option<(u32, Vec<u8>)> = None;
         (0..self.header.num_series as u32).map(move |id| {
             let r = self.reader();
             let (ids, sr) = r
@@ -754,25 +685,12 @@ impl Block {
             let labels = r
                 .labels(&ids)
                 .map_err(|e| corrupt(&index_path, e.0.to_string()))?;
-            if current.as_ref().map(|c| c.0) != Some(sr.group) {
-                let raw = self
-                    .group_raw(sr.group)
-                    .map_err(|e| corrupt(&samples_path, e.0.to_string()))?;
-                current = Some((sr.group, raw));
-            }
-            let raw = current.as_ref().map(|c| c.1.as_slice()).unwrap_or(&[]);
-            let n = usize::try_from(sr.samples).unwrap_or(usize::MAX);
-            let samples = codec::decode_series(raw, sr.slot as usize, n)
+            let samples = self
+                .decode(&sr)
                 .map_err(|e| corrupt(&samples_path, e.0.to_string()))?;
             Ok((labels, samples))
         })
     }
-}
-
-/// A group's uncompressed bytes, decompressed on first use and shared by the series selected from it.
-struct GroupCell {
-    index: u32,
-    raw: OnceLock<Option<Vec<u8>>>,
 }
 
 /// One series returned by [`Block::select`].
@@ -780,7 +698,6 @@ pub struct BlockSeries<'a> {
     /// The series' labels.
     pub labels: Labels,
     block: &'a Block,
-    group: Arc<GroupCell>,
     series: SeriesRef,
     mint: i64,
     maxt: i64,
@@ -799,22 +716,10 @@ impl<'a> BlockSeries<'a> {
     /// whose bytes fail to decode (impossible after `open`'s checksums unless the files changed
     /// underneath) yields nothing and logs a warning.
     pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let raw = self.group.raw.get_or_init(|| match self.block.group_raw(self.group.index) {
-            Ok(raw) => Some(raw),
-            Err(e) => {
-                self.block.warn("sample group", &e);
-                None
-            }
+        let decoded = self.block.decode(&self.series).unwrap_or_else(|e| {
+            self.block.warn("series samples", &e);
+            Vec::new()
         });
-        let n = usize::try_from(self.series.samples).unwrap_or(usize::MAX);
-        let decoded = match raw {
-            Some(raw) => codec::decode_series(raw, self.series.slot as usize, n)
-                .unwrap_or_else(|e| {
-                    self.block.warn("series samples", &e);
-                    Vec::new()
-                }),
-            None => Vec::new(),
-        };
         let (mint, maxt) = (self.mint, self.maxt);
         decoded
             .into_iter()
@@ -870,7 +775,9 @@ fn without(mut a: Vec<u32>, b: &[u32]) -> Vec<u32> {
 /// is kept. The input blocks are left in place for the caller to delete.
 pub fn compact(parent: &Path, blocks: &[&Block]) -> Result<BlockMeta, BlockError> {
     if blocks.is_empty() {
-        return Err(BlockError::InvalidInput("compact needs at least one block".into()));
+        return Err(BlockError::InvalidInput(
+            "compact needs at least one block".into(),
+        ));
     }
     let mint = blocks.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
     let maxt = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
@@ -915,6 +822,5 @@ pub fn compact(parent: &Path, blocks: &[&Block]) -> Result<BlockMeta, BlockError
         maxt,
         level,
         sources.into_iter().collect(),
-        WriteOptions::default(),
     )
 }
