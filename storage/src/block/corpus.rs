@@ -121,7 +121,8 @@ pub fn dynamo_hour(seed: u64, targets: usize) -> Vec<Series> {
                 let mut sum = 0.0f64;
                 let mut total = rng.below(100_000);
                 counts[11] = total;
-                let mut rows: Vec<Vec<(i64, f64)>> = vec![Vec::with_capacity(ts.len()); 14];
+                let mut rows: Vec<Vec<(i64, f64)>> =
+                    (0..14).map(|_| Vec::with_capacity(ts.len())).collect();
                 for &t in &ts {
                     let r = rng.poisson(rate * secs);
                     for _ in 0..r {

@@ -247,7 +247,7 @@ fn tmp_leftover_is_cleaned_and_never_opened() {
 #[test]
 fn empty_block() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = write(dir.path(), &Vec::new(), 0, 7200_000);
+    let b = write(dir.path(), &Vec::new(), 0, 7_200_000);
     assert_eq!(b.meta().num_series, 0);
     assert_eq!(b.meta().num_samples, 0);
     assert!(b.select(&[], i64::MIN, i64::MAX).is_empty());
