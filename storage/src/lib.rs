@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod block;
 pub mod chunk;
 mod head;
 mod head_chunks;
