@@ -159,6 +159,7 @@ impl Head {
             samples_replayed: replayed,
             samples_already_in_chunks: skipped,
             orphan_chunks: by_series.values().map(Vec::len).sum(),
+            ..OpenReport::default()
         };
         Ok((head, report))
     }
@@ -283,7 +284,7 @@ impl Head {
     }
 
     /// Series matching `matchers` with data in `[mint, maxt]`, in label order.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<HeadSeries> {
         let (refs, labels): (Vec<u32>, Vec<Labels>) = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             index
@@ -292,7 +293,7 @@ impl Head {
                 .filter_map(|r| Some((r, index.labels(r)?)))
                 .unzip()
         };
-        let mut out: Vec<SeriesData> = refs
+        let mut out: Vec<HeadSeries> = refs
             .into_iter()
             .zip(labels)
             .filter_map(|(r, labels)| self.series_data(r, labels, mint, maxt))
@@ -302,7 +303,7 @@ impl Head {
     }
 
     /// One series' chunks overlapping `[mint, maxt]`, or `None` when it has none there.
-    fn series_data(&self, r: u32, labels: Labels, mint: i64, maxt: i64) -> Option<SeriesData> {
+    fn series_data(&self, r: u32, labels: Labels, mint: i64, maxt: i64) -> Option<HeadSeries> {
         let series = self.get(r)?;
         let ms = lock(&series);
         let mut chunks = Vec::new();
@@ -324,7 +325,7 @@ impl Head {
             chunks.push(ChunkData::Open(ms.open.bytes().to_vec()));
         }
         drop(ms);
-        (!chunks.is_empty()).then_some(SeriesData {
+        (!chunks.is_empty()).then_some(HeadSeries {
             labels,
             chunks,
             mint,
@@ -402,8 +403,11 @@ impl Head {
         let mut dead = Vec::new();
         for (r, series) in all {
             let mut ms = lock(&series);
-            ms.disk
-                .retain(|c| self.chunks.bounds(*c).is_some_and(|(_, maxt)| maxt >= cutoff));
+            ms.disk.retain(|c| {
+                self.chunks
+                    .bounds(*c)
+                    .is_some_and(|(_, maxt)| maxt >= cutoff)
+            });
             let open_is_old = ms.open.last_time().is_none_or(|t| t < cutoff);
             if ms.disk.is_empty() && open_is_old {
                 dead.push(r);
@@ -454,10 +458,10 @@ impl Head {
     }
 }
 
-/// One series' chunks overlapping a query range; samples are decoded lazily.
-pub struct SeriesData {
+/// One head series' chunks overlapping a query range; samples are decoded lazily.
+pub(crate) struct HeadSeries {
     /// The series' labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     chunks: Vec<ChunkData>,
     mint: i64,
     maxt: i64,
@@ -478,9 +482,9 @@ impl ChunkData {
     }
 }
 
-impl SeriesData {
+impl HeadSeries {
     /// The samples in the query range, oldest first, stale markers included.
-    pub fn samples(&self) -> SampleIter<'_> {
+    pub(crate) fn samples(&self) -> SampleIter<'_> {
         SampleIter {
             series: self,
             next_chunk: 0,
@@ -490,8 +494,8 @@ impl SeriesData {
 }
 
 /// Iterates a series' samples chunk by chunk, decoding straight from the mapped bytes.
-pub struct SampleIter<'a> {
-    series: &'a SeriesData,
+pub(crate) struct SampleIter<'a> {
+    series: &'a HeadSeries,
     next_chunk: usize,
     current: Option<XorIterator<'a>>,
 }

@@ -2,7 +2,9 @@
 //!
 //! Samples arrive in batches through [`Storage::appender`] (the [`Appendable`] seam scrape sees),
 //! are written to the WAL and then into the head: one open XOR chunk per series in RAM, full chunks
-//! in memory-mapped head-chunk files. Queries read through [`Storage::select`]. The on-disk formats
+//! in memory-mapped head-chunk files. Once the head spans 1.5 block ranges, its oldest range is
+//! compacted into an immutable block (pco-compressed columns, < 1 byte/sample) and dropped from the
+//! head. Queries read through [`Storage::select`], which merges blocks and head. The on-disk formats
 //! are specified byte by byte in `storage/FORMAT.md`.
 
 #![warn(missing_docs)]
@@ -14,12 +16,14 @@ mod head_chunks;
 pub mod index;
 pub mod wal;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use edgeprom_model::{Appendable, Appender, Labels, Sample};
 
-pub use head::{SampleIter, SeriesData};
+use block::{Block, SharedBlockSeries};
 pub use head_chunks::HeadChunksError;
 use index::{MatchType, Matcher};
 
@@ -43,6 +47,9 @@ pub enum StorageError {
     /// The head chunk files failed.
     #[error(transparent)]
     HeadChunks(#[from] HeadChunksError),
+    /// A block could not be written, opened or deleted.
+    #[error(transparent)]
+    Block(#[from] block::BlockError),
 }
 
 /// Options fixed when the storage is opened.
@@ -54,6 +61,11 @@ pub struct Options {
     pub wal: wal::WalOptions,
     /// Size each head-chunk file is preallocated to.
     pub chunk_file_size: u64,
+    /// Time range of a block written from the head (Prometheus: 2 h).
+    pub block_range_ms: i64,
+    /// When the data directory (blocks, WAL, head chunks) exceeds this many bytes, the oldest blocks
+    /// are deleted; 0 disables.
+    pub retention_bytes: u64,
 }
 
 impl Default for Options {
@@ -62,6 +74,8 @@ impl Default for Options {
             retention_ms: 0,
             wal: wal::WalOptions::default(),
             chunk_file_size: 128 << 20,
+            block_range_ms: 2 * 3600 * 1000,
+            retention_bytes: 0,
         }
     }
 }
@@ -81,6 +95,10 @@ pub struct OpenReport {
     pub samples_already_in_chunks: u64,
     /// Head chunks whose series has no WAL record (dropped).
     pub orphan_chunks: usize,
+    /// Blocks loaded.
+    pub blocks: usize,
+    /// Blocks that failed their checks, moved to `quarantine/`, with the reason.
+    pub quarantined: Vec<String>,
 }
 
 /// A snapshot of the storage's counters, for self-metrics.
@@ -104,12 +122,102 @@ pub struct StorageStats {
     pub max_time: i64,
 }
 
+/// What one [`Storage::maintain`] pass did.
+#[derive(Debug, Clone, Default)]
+pub struct MaintainReport {
+    /// Ids of blocks written from the head.
+    pub blocks_written: Vec<String>,
+    /// Blocks deleted by retention.
+    pub blocks_deleted: usize,
+    /// Head series removed because all their data aged out.
+    pub series_removed: usize,
+}
+
+/// One series of a query result: its labels and where its samples are (blocks, then the head).
+pub struct SeriesData {
+    /// The series' labels.
+    pub labels: Labels,
+    sources: Vec<Source>,
+}
+
+enum Source {
+    Block(SharedBlockSeries),
+    Head(head::HeadSeries),
+}
+
+impl SeriesData {
+    /// The samples in the query range, oldest first, stale markers included. A sample that both a
+    /// block and the head hold (after a restart, or at a block boundary) is returned once.
+    pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        let mut newest = i64::MIN;
+        self.sources
+            .iter()
+            .flat_map(|s| -> Box<dyn Iterator<Item = (i64, f64)> + '_> {
+                match s {
+                    Source::Block(b) => Box::new(b.samples().into_iter()),
+                    Source::Head(h) => Box::new(h.samples()),
+                }
+            })
+            .filter(move |&(t, _)| {
+                let fresh = t > newest;
+                newest = newest.max(t);
+                fresh
+            })
+    }
+}
+
+fn block_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.join(block::META_FILE).is_file()
+            && !path.to_string_lossy().ends_with(block::TMP_SUFFIX)
+        {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Moves a damaged block out of the way (not deleted: an operator may want it).
+fn quarantine(block: &Path) -> std::io::Result<()> {
+    let Some(parent) = block.parent() else {
+        return Ok(());
+    };
+    let q = parent.join("quarantine");
+    std::fs::create_dir_all(&q)?;
+    let name = block.file_name().unwrap_or_default();
+    std::fs::rename(block, q.join(name))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            // Sparse head-chunk files: count what is allocated, not the preallocated length.
+            Ok(m) => allocated(&m),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn allocated(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    (m.blocks() * 512).min(m.len())
+}
+
 /// The storage engine handle shared by scrape loops and queries.
 pub struct Storage {
     dir: PathBuf,
     head: head::Head,
+    /// Sorted by min time; replaced wholesale (copy-on-write) so queries never wait on compaction.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     report: OpenReport,
-    retention_ms: i64,
+    options: Options,
     /// Held for the life of the storage: one process per data directory.
     _lock: File,
 }
@@ -130,14 +238,42 @@ impl Storage {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(dir_err(e)),
         }
-        let (head, report) = head::Head::open(dir, options.wal, options.chunk_file_size)?;
+        block::cleanup_tmp(dir)?;
+        let mut quarantined = Vec::new();
+        let mut blocks = Vec::new();
+        for dir in block_dirs(dir).map_err(dir_err)? {
+            match Block::open(&dir) {
+                Ok(b) => blocks.push(Arc::new(b)),
+                Err(e) => {
+                    tracing::error!(block = %dir.display(), error = %e, "block failed its checks; quarantined");
+                    quarantine(&dir).map_err(dir_err)?;
+                    quarantined.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        blocks.sort_by_key(|b| b.meta().min_time);
+        let (head, mut report) = head::Head::open(dir, options.wal, options.chunk_file_size)?;
+        // After a restart the WAL may replay samples a block already holds; the block wins.
+        if let Some(max) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head.truncate_before(max)?;
+        }
+        report.blocks = blocks.len();
+        report.quarantined = quarantined;
         Ok(Storage {
             dir: dir.to_path_buf(),
             head,
+            blocks: RwLock::new(Arc::new(blocks)),
             report,
-            retention_ms: options.retention_ms,
+            options,
             _lock: lock,
         })
+    }
+
+    fn blocks(&self) -> Arc<Vec<Arc<Block>>> {
+        self.blocks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The data directory.
@@ -155,25 +291,75 @@ impl Storage {
         self.head.num_series()
     }
 
-    /// Oldest and newest sample timestamps in the head, if any.
+    /// Oldest and newest sample timestamps, blocks and head together, if any.
     pub fn time_range(&self) -> Option<(i64, i64)> {
-        self.head.time_range()
+        let blocks = self.blocks();
+        let from_blocks = blocks
+            .iter()
+            .map(|b| (b.meta().min_time, b.meta().max_time - 1));
+        self.head
+            .time_range()
+            .into_iter()
+            .chain(from_blocks)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
-    /// Series matching all `matchers` that have samples in `[mint, maxt]`, sorted by labels. Samples
-    /// are decoded lazily by [`SeriesData::samples`].
+    /// Series matching all `matchers` that have samples in `[mint, maxt]`, sorted by labels, blocks
+    /// and head merged. Samples are decoded lazily by [`SeriesData::samples`].
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
-        self.head.select(matchers, mint, maxt)
+        let mut merged: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
+        for b in self.blocks().iter() {
+            let m = b.meta();
+            if m.max_time <= mint || m.min_time > maxt {
+                continue;
+            }
+            for (labels, s) in block::select_shared(b, matchers, mint, maxt) {
+                merged.entry(labels).or_default().push(Source::Block(s));
+            }
+        }
+        for s in self.head.select(matchers, mint, maxt) {
+            merged
+                .entry(s.labels.clone())
+                .or_default()
+                .push(Source::Head(s));
+        }
+        merged
+            .into_iter()
+            .map(|(labels, sources)| SeriesData { labels, sources })
+            .collect()
     }
 
     /// Label names of series matching `matchers` (all series when empty), sorted.
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
-        self.head.label_names(matchers)
+        let mut names = self.head.label_names(matchers);
+        for b in self.blocks().iter() {
+            names.extend(b.label_names(matchers));
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Values of label `name` on series matching `matchers`, sorted.
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
-        self.head.label_values(name, matchers)
+        let mut values = self.head.label_values(name, matchers);
+        for b in self.blocks().iter() {
+            values.extend(b.label_values(name, matchers));
+        }
+        values.sort_unstable();
+        values.dedup();
+        values
+    }
+
+    /// The blocks on disk: (id, min time, max time exclusive, bytes).
+    pub fn block_list(&self) -> Vec<(String, i64, i64, u64)> {
+        self.blocks()
+            .iter()
+            .map(|b| {
+                let m = b.meta();
+                (m.id.clone(), m.min_time, m.max_time, b.size_bytes())
+            })
+            .collect()
     }
 
     /// The samples of the series with exactly `labels` within `[mint, maxt]`, stale markers included.
@@ -196,17 +382,96 @@ impl Storage {
             .collect()
     }
 
-    /// Drops data older than the retention window measured back from `now_ms`, and rewrites the
-    /// WAL's older segments into a checkpoint so that replay after a crash stays short. Returns the
-    /// number of series removed.
-    pub fn maintain(&self, now_ms: i64) -> Result<usize, StorageError> {
-        let removed = if self.retention_ms > 0 {
-            self.head.truncate_before(now_ms - self.retention_ms)?
-        } else {
-            0
-        };
+    /// The periodic work off the write path: compacts the head's oldest block range into a block
+    /// once the head spans 1.5 ranges, applies retention by time (measured back from `now_ms`) and by
+    /// size, and checkpoints the WAL so that replay after a crash stays short.
+    pub fn maintain(&self, now_ms: i64) -> Result<MaintainReport, StorageError> {
+        let mut report = MaintainReport::default();
+        while let Some(meta) = self.compact_head()? {
+            report.blocks_written.push(meta.id);
+        }
+        if self.options.retention_ms > 0 {
+            let cutoff = now_ms - self.options.retention_ms;
+            report.series_removed = self.head.truncate_before(cutoff)?;
+            report.blocks_deleted += self.delete_blocks(|b, _| b.meta().max_time <= cutoff)?;
+        }
+        if self.options.retention_bytes > 0 {
+            let mut excess = self
+                .disk_bytes()
+                .saturating_sub(self.options.retention_bytes);
+            report.blocks_deleted += self.delete_blocks(|b, _| {
+                // Oldest first, while over the limit; the head is never deleted for size.
+                if excess == 0 {
+                    return false;
+                }
+                excess = excess.saturating_sub(b.size_bytes());
+                true
+            })?;
+        }
         self.head.checkpoint_wal()?;
-        Ok(removed)
+        Ok(report)
+    }
+
+    /// Writes the head's oldest full block range to a block and drops it from the head; `None` when
+    /// the head does not yet span 1.5 ranges (Prometheus's rule, which leaves room for late samples).
+    fn compact_head(&self) -> Result<Option<block::BlockMeta>, StorageError> {
+        let range = self.options.block_range_ms.max(1);
+        let Some((hmin, hmax)) = self.head.time_range() else {
+            return Ok(None);
+        };
+        if hmax - hmin < range / 2 * 3 {
+            return Ok(None);
+        }
+        let after_blocks = self.blocks().iter().map(|b| b.meta().max_time).max();
+        let mint = (hmin.div_euclid(range) * range).max(after_blocks.unwrap_or(i64::MIN));
+        let maxt = (mint.div_euclid(range) + 1) * range;
+        let meta = block::write_block(
+            &self.dir,
+            self.head.series_in_range(mint, maxt),
+            mint,
+            maxt,
+            1,
+            Vec::new(),
+        )?;
+        let opened = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+        {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            let mut next: Vec<Arc<Block>> = blocks.as_ref().clone();
+            next.push(opened);
+            next.sort_by_key(|b| b.meta().min_time);
+            *blocks = Arc::new(next);
+        }
+        // Only now, with the block visible to queries, may the head forget the range.
+        self.head.truncate_before(maxt)?;
+        tracing::info!(block = %meta.id, mint, maxt, series = meta.num_series, samples = meta.num_samples, "head compacted");
+        Ok(Some(meta))
+    }
+
+    /// Deletes the blocks, oldest first, for which `doomed` says so; returns how many.
+    fn delete_blocks(
+        &self,
+        mut doomed: impl FnMut(&Block, usize) -> bool,
+    ) -> Result<usize, StorageError> {
+        let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+        let (gone, kept): (Vec<_>, Vec<_>) = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (doomed(b, i), b.clone()))
+            .partition(|(d, _)| *d);
+        for (_, b) in &gone {
+            let dir = b.dir().to_path_buf();
+            // Queries holding the block keep their maps; the files go when the last map does.
+            std::fs::remove_dir_all(&dir)
+                .map_err(|source| StorageError::Dir { path: dir, source })?;
+        }
+        *blocks = Arc::new(kept.into_iter().map(|(_, b)| b).collect());
+        Ok(gone.len())
+    }
+
+    /// Bytes on disk: blocks, WAL and head chunks (what `--storage.tsdb.retention.size` limits).
+    pub fn disk_bytes(&self) -> u64 {
+        let blocks: u64 = self.blocks().iter().map(|b| b.size_bytes()).sum();
+        blocks + dir_bytes(&self.dir.join("wal")) + dir_bytes(&self.dir.join("chunks_head"))
     }
 
     /// Forces the WAL to stable storage (for shutdown; commits are already written).

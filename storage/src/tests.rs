@@ -183,3 +183,131 @@ fn select_filters_by_matchers_and_time() {
     assert_eq!(s.label_values("job", &[]), ["a", "b", "c"]);
     assert_eq!(s.label_names(&[]), ["__name__", "job"]);
 }
+
+fn small_blocks() -> Options {
+    Options {
+        chunk_file_size: 1 << 20,
+        block_range_ms: 100_000,
+        ..Options::default()
+    }
+}
+
+/// One sample per second for `secs` seconds, value = second, on series up{job=a..c}.
+fn fill(s: &Storage, from: i64, secs: i64) {
+    for t in from..from + secs {
+        let mut app = s.appender();
+        for job in ["a", "b", "c"] {
+            app.append(None, &up(job), t * 1000, t as f64).unwrap();
+        }
+        app.commit().unwrap();
+    }
+}
+
+fn seconds(s: &Storage, job: &str) -> Vec<i64> {
+    s.samples(&up(job), i64::MIN, i64::MAX)
+        .iter()
+        .map(|x| {
+            assert_eq!(x.v, (x.t / 1000) as f64);
+            x.t / 1000
+        })
+        .collect()
+}
+
+#[test]
+fn the_head_is_compacted_into_blocks_and_queries_see_both() {
+    let d = dir("compact");
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    fill(&s, 0, 400);
+    let report = s.maintain(400_000).unwrap();
+    // 400 s of data, 100 s blocks, compaction while the head spans ≥ 150 s: [0,100) .. [200,300).
+    assert_eq!(report.blocks_written.len(), 3, "{report:?}");
+    let blocks = s.block_list();
+    assert_eq!(
+        blocks.iter().map(|b| (b.1, b.2)).collect::<Vec<_>>(),
+        [(0, 100_000), (100_000, 200_000), (200_000, 300_000)]
+    );
+    let all: Vec<i64> = (0..400).collect();
+    assert_eq!(seconds(&s, "a"), all);
+    // A range across a block boundary and into the head.
+    let m = Matcher::new(MatchType::Equal, "job", "b").unwrap();
+    let got: Vec<i64> = s.select(&[m], 250_000, 320_000)[0]
+        .samples()
+        .map(|(t, _)| t / 1000)
+        .collect();
+    assert_eq!(got, (250..=320).collect::<Vec<_>>());
+    assert_eq!(s.label_values("job", &[]), ["a", "b", "c"]);
+
+    // After a restart (WAL replays samples blocks already hold) nothing is duplicated or lost,
+    // and the next compaction does not overlap the existing blocks.
+    drop(s);
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    assert_eq!(s.open_report().blocks, 3);
+    assert_eq!(seconds(&s, "c"), all);
+    fill(&s, 400, 100);
+    s.maintain(500_000).unwrap();
+    let blocks = s.block_list();
+    assert_eq!(blocks.len(), 4);
+    assert_eq!((blocks[3].1, blocks[3].2), (300_000, 400_000));
+    assert_eq!(seconds(&s, "a"), (0..500).collect::<Vec<_>>());
+}
+
+#[test]
+fn retention_deletes_whole_old_blocks_by_time_and_by_size() {
+    let d = dir("retention");
+    let s = Storage::open(
+        &d,
+        Options {
+            retention_ms: 250_000,
+            ..small_blocks()
+        },
+    )
+    .unwrap();
+    fill(&s, 0, 400);
+    let report = s.maintain(400_000).unwrap();
+    // Cutoff 150 s: the [0,100) block ends before it and goes; [100,200) stays.
+    assert_eq!(report.blocks_deleted, 1, "{report:?}");
+    assert_eq!(seconds(&s, "a").first(), Some(&100));
+    drop(s);
+
+    let s = Storage::open(
+        &d,
+        Options {
+            // Less than what is on disk: oldest blocks go until it fits or only the head is left.
+            retention_bytes: 1,
+            ..small_blocks()
+        },
+    )
+    .unwrap();
+    let before = s.block_list().len();
+    assert!(before >= 2);
+    let report = s.maintain(400_000).unwrap();
+    assert_eq!(report.blocks_deleted, before);
+    assert!(s.block_list().is_empty());
+    // The head still answers for its range.
+    assert_eq!(seconds(&s, "a").last(), Some(&399));
+}
+
+#[test]
+fn a_damaged_block_is_quarantined_and_the_rest_is_served() {
+    let d = dir("quarantine");
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    fill(&s, 0, 400);
+    s.maintain(400_000).unwrap();
+    let blocks = s.block_list();
+    drop(s);
+    let victim = d.join(&blocks[1].0).join(block::SAMPLES_FILE);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    let report = s.open_report();
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert!(report.quarantined[0].contains(&blocks[1].0));
+    assert!(d.join("quarantine").join(&blocks[1].0).is_dir());
+    let have = seconds(&s, "a");
+    // Block [100,200) is gone (until an operator restores it); everything else is served.
+    assert_eq!(have.iter().filter(|t| (100..200).contains(*t)).count(), 0);
+    assert!(have.contains(&99) && have.contains(&200) && have.contains(&399));
+}

@@ -6,7 +6,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 /// Parses a Base2Bytes string. Bare integers are accepted as a byte count (YAML integers reach
 /// Prometheus's int64-backed type directly).
-pub(crate) fn parse_base2_bytes(s: &str) -> Result<u64, String> {
+pub fn parse_base2_bytes(s: &str) -> Result<u64, String> {
     let err = || format!("units: invalid {s}");
     let mut rest = s;
     let mut neg = false;

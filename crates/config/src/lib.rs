@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use bytesize::parse_base2_bytes;
 pub use check::{CheckReport, check_config, check_failure_text};
 pub use duration::{Duration, DurationError};
 pub use error::{ConfigError, ErrorKind, Position};

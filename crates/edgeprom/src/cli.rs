@@ -41,9 +41,18 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
     pub retention_time: String,
 
-    /// Maximum number of bytes of storage blocks to retain (e.g. 512MB); 0 disables.
+    /// Maximum number of bytes the data directory may use (blocks, WAL, head chunks), e.g. 512MB;
+    /// the oldest blocks are deleted first. 0 disables.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
     pub retention_size: String,
+
+    /// Time range of the blocks the head is compacted into.
+    #[arg(
+        long = "storage.tsdb.min-block-duration",
+        default_value = "2h",
+        hide = true
+    )]
+    pub min_block_duration: String,
 
     /// Enable shutdown and reload via HTTP request (POST /-/quit, POST /-/reload).
     #[arg(long = "web.enable-lifecycle")]

@@ -92,8 +92,8 @@ enum ServeError {
     Config(#[from] edgeprom_config::ConfigError),
     #[error("opening storage: {0}")]
     Storage(#[from] edgeprom_storage::StorageError),
-    #[error("invalid --storage.tsdb.retention.time {0:?}: {1}")]
-    Retention(String, String),
+    #[error("invalid --{0}: {1}")]
+    Flag(&'static str, String),
     #[error("listening on {0}: {1}")]
     Listen(String, std::io::Error),
 }
@@ -110,31 +110,35 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             );
         }
     }
-    if flags.retention_size != "0" {
-        tracing::warn!(
-            size = %flags.retention_size,
-            "--storage.tsdb.retention.size is not enforced yet: only retention by time is"
-        );
-    }
     let retention = edgeprom_config::Duration::parse(&flags.retention_time)
-        .map_err(|e| ServeError::Retention(flags.retention_time.clone(), e.to_string()))?;
+        .map_err(|e| ServeError::Flag("storage.tsdb.retention.time", e.to_string()))?;
+    let retention_bytes = edgeprom_config::parse_base2_bytes(&flags.retention_size)
+        .map_err(|e| ServeError::Flag("storage.tsdb.retention.size", e))?;
+    let block_range = edgeprom_config::Duration::parse(&flags.min_block_duration)
+        .map_err(|e| ServeError::Flag("storage.tsdb.min-block-duration", e.to_string()))?;
 
     let config = Config::load(&flags.config_file)?;
     let storage = Arc::new(Storage::open(
         &flags.storage_path,
         edgeprom_storage::Options {
             retention_ms: retention.as_millis() as i64,
+            retention_bytes,
+            block_range_ms: block_range.as_millis().max(1) as i64,
             ..edgeprom_storage::Options::default()
         },
     )?);
     let report = storage.open_report();
     tracing::info!(
         series = storage.num_series(),
+        blocks = report.blocks,
         replayed = report.samples_replayed,
         in_chunks = report.samples_already_in_chunks,
         wal = %report.wal_replay,
         "storage opened"
     );
+    for q in &report.quarantined {
+        tracing::error!(block = %q, "block quarantined");
+    }
     for problem in &report.head_chunk_problems {
         tracing::warn!(%problem, "head chunk file damaged; data before the damage kept");
     }
@@ -304,16 +308,16 @@ async fn termination_signal() {
     }
 }
 
-/// Retention and WAL checkpoints, off the scrape path.
+/// Head compaction, retention and WAL checkpoints, off the scrape path.
 async fn maintenance_loop(storage: Arc<Storage>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
     loop {
         tick.tick().await;
         let s = storage.clone();
         let now = (unix_now() * 1000.0) as i64;
         match tokio::task::spawn_blocking(move || s.maintain(now)).await {
-            Ok(Ok(removed)) => tracing::debug!(removed, "storage maintenance done"),
+            Ok(Ok(report)) => tracing::debug!(?report, "storage maintenance done"),
             Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
             Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
         }

@@ -824,3 +824,47 @@ pub fn compact(parent: &Path, blocks: &[&Block]) -> Result<BlockMeta, BlockError
         sources.into_iter().collect(),
     )
 }
+
+/// A series of a block held through an `Arc`, for query results that outlive the `select` call;
+/// samples are decoded when asked for.
+#[derive(Clone)]
+pub(crate) struct SharedBlockSeries {
+    block: std::sync::Arc<Block>,
+    series: SeriesRef,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SharedBlockSeries {
+    /// The series' samples within the select range, in time order.
+    pub(crate) fn samples(&self) -> Vec<(i64, f64)> {
+        let mut decoded = self.block.decode(&self.series).unwrap_or_else(|e| {
+            self.block.warn("series samples", &e);
+            Vec::new()
+        });
+        decoded.retain(|&(t, _)| t >= self.mint && t <= self.maxt);
+        decoded
+    }
+}
+
+/// [`Block::select`] for a shared block: the same series, detached from the borrow.
+pub(crate) fn select_shared(
+    block: &std::sync::Arc<Block>,
+    matchers: &[Matcher],
+    mint: i64,
+    maxt: i64,
+) -> Vec<(Labels, SharedBlockSeries)> {
+    block
+        .select(matchers, mint, maxt)
+        .into_iter()
+        .map(|s| {
+            let shared = SharedBlockSeries {
+                block: block.clone(),
+                series: s.series,
+                mint: s.mint,
+                maxt: s.maxt,
+            };
+            (s.labels, shared)
+        })
+        .collect()
+}
