@@ -174,7 +174,8 @@ pub(crate) fn eval_aggregate(
                 match id {
                     token::T_STDDEV | token::T_STDVAR => {
                         grp.mean = e.v;
-                        grp.value = 0.0;
+                        // A NaN or infinite member makes the spread undefined from the start.
+                        grp.value = if e.v.is_finite() { 0.0 } else { f64::NAN };
                     }
                     token::T_SUM | token::T_AVG | token::T_MIN | token::T_MAX => {}
                     token::T_COUNT | token::T_GROUP => {}

@@ -138,9 +138,6 @@ fn parse_number(s: &str) -> Option<f64> {
         "nan" => return Some(f64::NAN),
         _ => {}
     }
-    if let Some(h) = t.strip_prefix("0x") {
-        return i64::from_str_radix(h, 16).ok().map(|v| v as f64);
-    }
     if t.chars()
         .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
     {
@@ -295,7 +292,8 @@ fn parse_file(text: &str) -> Vec<Cmd> {
             continue;
         }
         let mut block = Vec::new();
-        while i < lines.len() && !lines[i].is_empty() {
+        // `clear` takes no block: the next line is a command of its own.
+        while l != "clear" && i < lines.len() && !lines[i].is_empty() {
             block.push(lines[i].clone());
             i += 1;
         }
@@ -317,7 +315,10 @@ fn parse_file(text: &str) -> Vec<Cmd> {
                     }
                     let (m, v) = split_metric(b);
                     match (parse_labels(m), parse_values(v)) {
-                        (Ok(l), Ok((vals, _))) => series.push((l, vals)),
+                        (Ok(l), Ok((vals, _))) => {
+                            series.retain(|(x, _): &(Labels, Vec<Option<f64>>)| *x != l);
+                            series.push((l, vals));
+                        }
                         (Err(e), _) | (_, Err(e)) => {
                             cmds.push(Cmd::Bad(lineno, e));
                         }
@@ -688,6 +689,9 @@ fn run_case(r: &Runner, c: &EvalCase) -> Result<(), String> {
         Ok(res) => res,
     };
     check_annotations(c, &res)?;
+    if std::env::var("PROMQLTEST_VERBOSE").is_ok() {
+        println!("RESULT line {}: {:?}", c.line, res.value);
+    }
     match c.expect.range_vector {
         Some((s, e, step)) => compare(c, &res.value, s, e, step)?,
         None => compare(c, &res.value, c.at, c.at, 0)?,
