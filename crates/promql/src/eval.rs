@@ -741,6 +741,17 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
             (ls.v, rs.v)
         };
         let (mut v, keep) = binop(b.op, fl, fr)?;
+        // One-to-one uniqueness is checked before comparison filtering, as Prometheus does, so
+        // an ambiguous match errors even when the filter would drop it.
+        let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+        if one_to_one {
+            if matched.contains_key(&sig) {
+                return err(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                );
+            }
+            matched.insert(sig.clone(), HashSet::new());
+        }
         if return_bool {
             v = if keep { 1.0 } else { 0.0 };
         } else if !keep {
@@ -770,15 +781,7 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
             }
         }
         let metric = lb.build();
-        let exists = matched.contains_key(&sig);
-        if matches!(m.card, VectorMatchCardinality::OneToOne) {
-            if exists {
-                return err(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                );
-            }
-            matched.insert(sig, HashSet::new());
-        } else {
+        if !one_to_one {
             let set = matched.entry(sig).or_default();
             if !set.insert(metric.clone()) {
                 return err(

@@ -319,6 +319,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
             }]));
         }
         "histogram_quantile" => return histogram_quantile(ctx, c, t),
+        "histogram_fraction" => return histogram_fraction(ctx, c, t),
         _ => {}
     }
 
@@ -790,6 +791,9 @@ struct Bucket {
     count: f64,
 }
 
+/// Groups classic `le` buckets by their series minus `le` and the name, warning about bad `le`s.
+type BucketGroups = Vec<(Labels, String, Vec<Bucket>)>;
+
 fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
     let q = ctx.eval_scalar(arg(c, 0)?, t)?;
     let v = ctx.eval_vector(arg(c, 1)?, t)?;
@@ -799,6 +803,103 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryE
             fmt_float(q)
         ));
     }
+    let groups = bucket_groups(ctx, v);
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, name, buckets) in groups {
+        let (v, forced) = bucket_quantile(q, buckets);
+        if forced {
+            ctx.infos.insert(format!(
+                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+            ));
+        }
+        out.push(Elem { labels, v, ts: t });
+    }
+    Ok(Val::Vector(out))
+}
+
+fn histogram_fraction(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
+    let lower = ctx.eval_scalar(arg(c, 0)?, t)?;
+    let upper = ctx.eval_scalar(arg(c, 1)?, t)?;
+    let v = ctx.eval_vector(arg(c, 2)?, t)?;
+    let groups = bucket_groups(ctx, v);
+    let out = groups
+        .into_iter()
+        .map(|(labels, _, buckets)| Elem {
+            labels,
+            v: bucket_fraction(lower, upper, buckets),
+            ts: t,
+        })
+        .collect();
+    Ok(Val::Vector(out))
+}
+
+fn bucket_fraction(lower: f64, upper: f64, b: Vec<Bucket>) -> f64 {
+    let Some(mut b) = sorted_buckets(b) else {
+        return f64::NAN;
+    };
+    ensure_monotonic(&mut b);
+    let count = b[b.len() - 1].count;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, x) in b.iter().enumerate() {
+        let lb = if i > 0 {
+            b[i - 1].upper
+        } else if x.upper > 0.0 {
+            // The first bucket of a classic histogram is assumed to start at zero when positive.
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let ub = x.upper;
+        let interp = |v: f64| rank + (x.count - rank) * (v - lb) / (ub - lb);
+        if !lower_set && lb >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lb >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lb < lower && ub > lower {
+            lower_rank = if lb.is_infinite() || ub.is_infinite() {
+                rank
+            } else {
+                interp(lower)
+            };
+            lower_set = true;
+        }
+        if !upper_set && lb < upper && ub > upper {
+            upper_rank = if lb.is_infinite() || ub.is_infinite() {
+                x.count
+            } else {
+                interp(upper)
+            };
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = x.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+fn bucket_groups(ctx: &mut Ctx<'_>, v: Vec<Elem>) -> BucketGroups {
     let mut groups: Vec<(Labels, String, Vec<Bucket>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for e in v {
@@ -824,17 +925,52 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryE
             count: e.v,
         });
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for (labels, name, buckets) in groups {
-        let (v, forced) = bucket_quantile(q, buckets);
-        if forced {
-            ctx.infos.insert(format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-            ));
-        }
-        out.push(Elem { labels, v, ts: t });
+    groups
+}
+
+/// Sorts by bound and merges equal bounds; `None` when there is no `+Inf` bucket.
+fn sorted_buckets(mut b: Vec<Bucket>) -> Option<Vec<Bucket>> {
+    b.sort_by(|x, y| {
+        x.upper
+            .partial_cmp(&y.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    match b.last() {
+        Some(l) if l.upper == f64::INFINITY => {}
+        _ => return None,
     }
-    Ok(Val::Vector(out))
+    // Buckets with the same bound (e.g. `le="1"` and `le="1.0"`) are one bucket.
+    let mut merged: Vec<Bucket> = Vec::with_capacity(b.len());
+    for x in b {
+        match merged.last_mut() {
+            Some(l) if l.upper == x.upper => l.count += x.count,
+            _ => merged.push(x),
+        }
+    }
+    Some(merged)
+}
+
+/// Removes decreases between buckets and float noise; returns whether a real decrease was fixed.
+fn ensure_monotonic(b: &mut [Bucket]) -> bool {
+    let mut forced = false;
+    let mut prev = b[0].count;
+    for x in b.iter_mut().skip(1) {
+        let cur = x.count;
+        if cur == prev {
+            continue;
+        }
+        if almost_equal(prev, cur, 1e-12) {
+            x.count = prev;
+            continue;
+        }
+        if cur < prev {
+            x.count = prev;
+            forced = true;
+            continue;
+        }
+        prev = cur;
+    }
+    forced
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts `le` values.
@@ -855,7 +991,7 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
     t.replace('_', "").parse::<f64>().ok()
 }
 
-fn bucket_quantile(q: f64, mut b: Vec<Bucket>) -> (f64, bool) {
+fn bucket_quantile(q: f64, b: Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
@@ -865,42 +1001,10 @@ fn bucket_quantile(q: f64, mut b: Vec<Bucket>) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    b.sort_by(|x, y| {
-        x.upper
-            .partial_cmp(&y.upper)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    match b.last() {
-        Some(l) if l.upper == f64::INFINITY => {}
-        _ => return (f64::NAN, false),
-    }
-    // Buckets with the same bound (e.g. `le="1"` and `le="1.0"`) are one bucket.
-    let mut merged: Vec<Bucket> = Vec::with_capacity(b.len());
-    for x in b {
-        match merged.last_mut() {
-            Some(l) if l.upper == x.upper => l.count += x.count,
-            _ => merged.push(x),
-        }
-    }
-    let mut b = merged;
-    let mut forced = false;
-    let mut prev = b[0].count;
-    for x in b.iter_mut().skip(1) {
-        let cur = x.count;
-        if cur == prev {
-            continue;
-        }
-        if almost_equal(prev, cur, 1e-12) {
-            x.count = prev;
-            continue;
-        }
-        if cur < prev {
-            x.count = prev;
-            forced = true;
-            continue;
-        }
-        prev = cur;
-    }
+    let Some(mut b) = sorted_buckets(b) else {
+        return (f64::NAN, false);
+    };
+    let forced = ensure_monotonic(&mut b);
     if b.len() < 2 {
         return (f64::NAN, forced);
     }

@@ -48,20 +48,12 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>
 }
 
 /// Labels set by equality matchers, the way `absent()` reconstructs its output labels: a label
-/// named by more than one equality matcher is left out because its value is ambiguous.
+/// named by more than one matcher of any kind is left out because its value is ambiguous.
 pub(crate) fn equality_labels(vs: &VectorSelector) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
-    for m in &vs.matchers.matchers {
-        if m.name == "__name__" || !matches!(m.op, MatchOp::Equal) {
-            continue;
-        }
-        if out.iter().any(|(n, _)| *n == m.name) {
-            dup.push(m.name.clone());
-        } else {
-            out.push((m.name.clone(), m.value.clone()));
-        }
-    }
-    out.retain(|(n, _)| !dup.contains(n));
-    out
+    let ms = &vs.matchers.matchers;
+    ms.iter()
+        .filter(|m| m.name != "__name__" && matches!(m.op, MatchOp::Equal))
+        .filter(|m| ms.iter().filter(|o| o.name == m.name).count() == 1)
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect()
 }
