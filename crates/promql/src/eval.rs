@@ -256,7 +256,11 @@ impl<'a> Ctx<'a> {
                 };
                 let off = offset_ms(&sq.offset);
                 let r = dur_ms(&sq.range);
-                self.collect_ranges(&sq.expr, s2 - off - r, e2 - off)?;
+                self.collect_ranges(
+                    &sq.expr,
+                    s2.saturating_sub(off).saturating_sub(r),
+                    e2.saturating_sub(off),
+                )?;
             }
             Expr::Aggregate(a) => {
                 self.collect_ranges(&a.expr, s, en)?;
@@ -386,7 +390,10 @@ impl<'a> Ctx<'a> {
     /// The instant-vector selection: the newest sample in `(t - lookback, t]`, unless stale.
     pub(crate) fn eval_vs(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Elem>, QueryError> {
         self.load(vs)?;
-        let te = self.at_time(&vs.at).unwrap_or(t) - offset_ms(&vs.offset);
+        let te = self
+            .at_time(&vs.at)
+            .unwrap_or(t)
+            .saturating_sub(offset_ms(&vs.offset));
         let lb = self.lookback;
         let Some(series) = self.data.get(&key(vs)) else {
             return Ok(Vec::new());
@@ -398,7 +405,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let (pt, pv) = s.points[i - 1];
-            if pt <= te - lb || is_stale_nan(pv) {
+            if pt <= te.saturating_sub(lb) || is_stale_nan(pv) {
                 continue;
             }
             out.push(Elem {
@@ -417,8 +424,11 @@ impl<'a> Ctx<'a> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vs;
                 self.load(vs)?;
-                let end = self.at_time(&vs.at).unwrap_or(t) - offset_ms(&vs.offset);
-                let start = end - dur_ms(&ms.range);
+                let end = self
+                    .at_time(&vs.at)
+                    .unwrap_or(t)
+                    .saturating_sub(offset_ms(&vs.offset));
+                let start = end.saturating_sub(dur_ms(&ms.range));
                 let mut out = Vec::new();
                 if let Some(series) = self.data.get(&key(vs)) {
                     for s in series {
@@ -450,19 +460,22 @@ impl<'a> Ctx<'a> {
     }
 
     fn eval_subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, QueryError> {
-        let end = self.at_time(&sq.at).unwrap_or(t) - offset_ms(&sq.offset);
+        let end = self
+            .at_time(&sq.at)
+            .unwrap_or(t)
+            .saturating_sub(offset_ms(&sq.offset));
         let range = dur_ms(&sq.range);
         let step = match &sq.step {
             Some(s) if !s.is_zero() => dur_ms(s),
             _ => dur_ms(&self.opts.default_subquery_step),
         }
         .max(1);
-        let start = end - range;
+        let start = end.saturating_sub(range);
         // Subquery steps sit on absolute multiples of the step, the first one strictly after the
         // window start (Go's truncating division, as Prometheus computes it).
-        let mut ts = step * (start / step);
+        let mut ts = step.saturating_mul(start / step);
         if ts <= start {
-            ts += step;
+            ts = ts.saturating_add(step);
         }
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut out: Vec<RSeries> = Vec::new();
@@ -492,7 +505,10 @@ impl<'a> Ctx<'a> {
                 });
                 out[i].points.push((ts, e.v));
             }
-            ts += step;
+            ts = match ts.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(RangeArg {
