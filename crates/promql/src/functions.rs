@@ -324,11 +324,8 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
     }
 
     // Functions over a range vector.
-    let (ra_index, scalar_before) = match name {
-        "quantile_over_time" | "predict_linear" => (1, true),
-        _ => (0, false),
-    };
-    let _ = scalar_before;
+    // quantile_over_time is the only range function whose range argument is not the first.
+    let ra_index = if name == "quantile_over_time" { 1 } else { 0 };
     let range_fn = matches!(
         name,
         "rate"
