@@ -1,0 +1,830 @@
+//! The evaluator: instant evaluation of an expression at one timestamp, and range queries as a
+//! sequence of instant evaluations over data loaded once per selector.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use edgeprom_model::{Labels, is_stale_nan};
+use edgeprom_storage::Storage;
+use promql_parser::parser::token::{self, TokenType};
+use promql_parser::parser::{
+    AtModifier, BinaryExpr, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality,
+    VectorSelector,
+};
+
+use crate::{EngineOptions, QueryError, QueryResult, Sample, Series, Value};
+
+/// A loaded series: labels and every sample the query can need, stale markers included.
+pub(crate) struct Loaded {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// One element of an intermediate instant vector.
+#[derive(Debug, Clone)]
+pub(crate) struct Elem {
+    pub labels: Labels,
+    pub v: f64,
+    /// The timestamp of the underlying sample; only `timestamp()` looks at it.
+    pub ts: i64,
+}
+
+/// One series of an intermediate range vector.
+#[derive(Debug, Clone)]
+pub(crate) struct RSeries {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A range-vector argument with the window it was cut from, `(start, end]`.
+pub(crate) struct RangeArg {
+    pub series: Vec<RSeries>,
+    pub start: i64,
+    pub end: i64,
+    /// The selector, when the argument is a plain matrix selector (for `absent_over_time`).
+    pub selector: Option<VectorSelector>,
+}
+
+/// An intermediate value.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<Elem>),
+    Matrix(Vec<RSeries>),
+}
+
+/// Per-query state.
+pub(crate) struct Ctx<'a> {
+    pub opts: &'a EngineOptions,
+    pub start: i64,
+    pub end: i64,
+    pub lookback: i64,
+    data: HashMap<usize, Vec<Loaded>>,
+    ranges: HashMap<usize, (i64, i64)>,
+    storage: &'a Storage,
+    deadline: Instant,
+    loaded_samples: usize,
+    pub warnings: BTreeSet<String>,
+    pub infos: BTreeSet<String>,
+}
+
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError::Execution(msg.into()))
+}
+
+pub(crate) fn dur_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => dur_ms(d),
+        Some(Offset::Neg(d)) => -dur_ms(d),
+    }
+}
+
+fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => dur_ms(&d),
+        Err(e) => -dur_ms(&e.duration()),
+    }
+}
+
+/// Runs a whole query. `range` distinguishes a range query (matrix result) from an instant one.
+pub(crate) fn run(
+    opts: &EngineOptions,
+    storage: &Storage,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    range: bool,
+) -> Result<QueryResult, QueryError> {
+    let mut ctx = Ctx {
+        opts,
+        start,
+        end,
+        lookback: dur_ms(&opts.lookback_delta),
+        data: HashMap::new(),
+        ranges: HashMap::new(),
+        storage,
+        deadline: Instant::now() + opts.timeout,
+        loaded_samples: 0,
+        warnings: BTreeSet::new(),
+        infos: BTreeSet::new(),
+    };
+    ctx.collect_ranges(expr, start, end)?;
+    let value = if !range {
+        match ctx.eval(expr, start)? {
+            Val::Scalar(v) => Value::Scalar(start, v),
+            Val::Str(s) => Value::String(start, s),
+            Val::Vector(es) => Value::Vector(
+                es.into_iter()
+                    .map(|e| Sample {
+                        labels: e.labels,
+                        t: start,
+                        v: e.v,
+                    })
+                    .collect(),
+            ),
+            Val::Matrix(ms) => Value::Matrix(
+                ms.into_iter()
+                    .map(|s| Series {
+                        labels: s.labels,
+                        points: s.points,
+                    })
+                    .collect(),
+            ),
+        }
+    } else {
+        match expr_type(expr) {
+            ExprType::Matrix => {
+                return Err(QueryError::Execution(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+            ExprType::String => {
+                return Err(QueryError::Execution(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+            _ => {}
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<Series> = Vec::new();
+        let mut total = 0usize;
+        let mut t = start;
+        while t <= end {
+            ctx.check_deadline()?;
+            let elems = match ctx.eval(expr, t)? {
+                Val::Scalar(v) => vec![Elem {
+                    labels: Labels::new(),
+                    v,
+                    ts: t,
+                }],
+                Val::Vector(es) => es,
+                _ => return err("unexpected value type in range query"),
+            };
+            total += elems.len();
+            if total.saturating_add(ctx.loaded_samples) > opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            for e in elems {
+                let i = *index.entry(e.labels.clone()).or_insert_with(|| {
+                    out.push(Series {
+                        labels: e.labels,
+                        points: Vec::new(),
+                    });
+                    out.len() - 1
+                });
+                if out[i].points.last().is_some_and(|p| p.0 == t) {
+                    return err("vector cannot contain metrics with the same labelset");
+                }
+                out[i].points.push((t, e.v));
+            }
+            t = match t.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Value::Matrix(out)
+    };
+    Ok(QueryResult {
+        value,
+        warnings: ctx.warnings.into_iter().collect(),
+        infos: ctx.infos.into_iter().collect(),
+    })
+}
+
+/// The static type of an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExprType {
+    Scalar,
+    String,
+    Vector,
+    Matrix,
+}
+
+pub(crate) fn expr_type(e: &Expr) -> ExprType {
+    use promql_parser::parser::value::ValueType;
+    match e.value_type() {
+        ValueType::Scalar => ExprType::Scalar,
+        ValueType::String => ExprType::String,
+        ValueType::Vector => ExprType::Vector,
+        ValueType::Matrix => ExprType::Matrix,
+    }
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn check_deadline(&self) -> Result<(), QueryError> {
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.start),
+            Some(AtModifier::End) => Some(self.end),
+            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+        }
+    }
+
+    /// Walks the tree once to learn the time span every selector needs, so each is loaded once.
+    fn collect_ranges(&mut self, e: &Expr, s: i64, en: i64) -> Result<(), QueryError> {
+        match e {
+            Expr::VectorSelector(vs) => {
+                self.note_range(vs, s, en, self.lookback);
+            }
+            Expr::MatrixSelector(ms) => {
+                let r = dur_ms(&ms.range);
+                self.note_range(&ms.vs, s, en, r);
+            }
+            Expr::Subquery(sq) => {
+                let (s2, e2) = match self.at_time(&sq.at) {
+                    Some(t) => (t, t),
+                    None => (s, en),
+                };
+                let off = offset_ms(&sq.offset);
+                let r = dur_ms(&sq.range);
+                self.collect_ranges(
+                    &sq.expr,
+                    s2.saturating_sub(off).saturating_sub(r),
+                    e2.saturating_sub(off),
+                )?;
+            }
+            Expr::Aggregate(a) => {
+                self.collect_ranges(&a.expr, s, en)?;
+                if let Some(p) = &a.param {
+                    self.collect_ranges(p, s, en)?;
+                }
+            }
+            Expr::Unary(u) => self.collect_ranges(&u.expr, s, en)?,
+            Expr::Binary(b) => {
+                self.collect_ranges(&b.lhs, s, en)?;
+                self.collect_ranges(&b.rhs, s, en)?;
+            }
+            Expr::Paren(p) => self.collect_ranges(&p.expr, s, en)?,
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.collect_ranges(a, s, en)?;
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::Extension(_) => return err("unsupported expression"),
+        }
+        Ok(())
+    }
+
+    fn note_range(&mut self, vs: &VectorSelector, s: i64, e: i64, width: i64) {
+        let (s, e) = match self.at_time(&vs.at) {
+            Some(t) => (t, t),
+            None => (s, e),
+        };
+        let off = offset_ms(&vs.offset);
+        let mint = s.saturating_sub(off).saturating_sub(width);
+        let maxt = e.saturating_sub(off);
+        let r = self.ranges.entry(key(vs)).or_insert((mint, maxt));
+        r.0 = r.0.min(mint);
+        r.1 = r.1.max(maxt);
+    }
+
+    fn load(&mut self, vs: &VectorSelector) -> Result<(), QueryError> {
+        let k = key(vs);
+        if self.data.contains_key(&k) {
+            return Ok(());
+        }
+        let (mint, maxt) = self.ranges.get(&k).copied().unwrap_or((i64::MIN, i64::MAX));
+        let groups = crate::matchers::selector_matchers(vs)?;
+        let mut seen: HashSet<Labels> = HashSet::new();
+        let mut out = Vec::new();
+        for g in groups {
+            for sd in self.storage.select(&g, mint, maxt) {
+                if !seen.insert(sd.labels.clone()) {
+                    continue;
+                }
+                let points: Vec<(i64, f64)> = sd
+                    .samples()
+                    .filter(|(t, _)| *t >= mint && *t <= maxt)
+                    .collect();
+                self.loaded_samples += points.len();
+                if self.loaded_samples > self.opts.max_samples {
+                    return Err(QueryError::TooManySamples);
+                }
+                out.push(Loaded {
+                    labels: sd.labels,
+                    points,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.data.insert(k, out);
+        Ok(())
+    }
+
+    /// Evaluates `e` at `t` (ms).
+    pub(crate) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val, QueryError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vs(vs, t)?)),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                let ra = self.eval_range(e, t)?;
+                Ok(Val::Matrix(ra.series))
+            }
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(es) => {
+                    let out: Vec<Elem> = es
+                        .into_iter()
+                        .map(|mut e| {
+                            e.v = -e.v;
+                            e.labels = drop_name(&e.labels);
+                            e
+                        })
+                        .collect();
+                    check_dups(&out)?;
+                    Ok(Val::Vector(out))
+                }
+                _ => err(
+                    "unary expression only allowed on expressions of type scalar or instant vector",
+                ),
+            },
+            Expr::Binary(b) => self.eval_binary(b, t),
+            Expr::Aggregate(a) => crate::aggr::eval_aggregate(self, a, t),
+            Expr::Call(c) => {
+                let v = crate::functions::eval_call(self, c, t)?;
+                if let Val::Vector(es) = &v {
+                    check_dups(es)?;
+                }
+                Ok(v)
+            }
+            Expr::Extension(_) => err("unsupported expression"),
+        }
+    }
+
+    pub(crate) fn eval_vector(&mut self, e: &Expr, t: i64) -> Result<Vec<Elem>, QueryError> {
+        match self.eval(e, t)? {
+            Val::Vector(v) => Ok(v),
+            _ => err("expected instant vector"),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&mut self, e: &Expr, t: i64) -> Result<f64, QueryError> {
+        match self.eval(e, t)? {
+            Val::Scalar(v) => Ok(v),
+            _ => err("expected scalar"),
+        }
+    }
+
+    /// The instant-vector selection: the newest sample in `(t - lookback, t]`, unless stale.
+    pub(crate) fn eval_vs(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Elem>, QueryError> {
+        self.load(vs)?;
+        let te = self
+            .at_time(&vs.at)
+            .unwrap_or(t)
+            .saturating_sub(offset_ms(&vs.offset));
+        let lb = self.lookback;
+        let Some(series) = self.data.get(&key(vs)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for s in series {
+            let i = s.points.partition_point(|p| p.0 <= te);
+            if i == 0 {
+                continue;
+            }
+            let (pt, pv) = s.points[i - 1];
+            if pt <= te.saturating_sub(lb) || is_stale_nan(pv) {
+                continue;
+            }
+            out.push(Elem {
+                labels: s.labels.clone(),
+                v: pv,
+                ts: pt,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a range-vector expression (matrix selector or subquery) at `t`.
+    pub(crate) fn eval_range(&mut self, e: &Expr, t: i64) -> Result<RangeArg, QueryError> {
+        match e {
+            Expr::Paren(p) => self.eval_range(&p.expr, t),
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vs;
+                self.load(vs)?;
+                let end = self
+                    .at_time(&vs.at)
+                    .unwrap_or(t)
+                    .saturating_sub(offset_ms(&vs.offset));
+                let start = end.saturating_sub(dur_ms(&ms.range));
+                let mut out = Vec::new();
+                if let Some(series) = self.data.get(&key(vs)) {
+                    for s in series {
+                        let lo = s.points.partition_point(|p| p.0 <= start);
+                        let hi = s.points.partition_point(|p| p.0 <= end);
+                        let points: Vec<(i64, f64)> = s.points[lo..hi]
+                            .iter()
+                            .filter(|p| !is_stale_nan(p.1))
+                            .copied()
+                            .collect();
+                        if !points.is_empty() {
+                            out.push(RSeries {
+                                labels: s.labels.clone(),
+                                points,
+                            });
+                        }
+                    }
+                }
+                Ok(RangeArg {
+                    series: out,
+                    start,
+                    end,
+                    selector: Some(vs.clone()),
+                })
+            }
+            Expr::Subquery(sq) => self.eval_subquery(sq, t),
+            _ => err("expected range vector"),
+        }
+    }
+
+    fn eval_subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, QueryError> {
+        let end = self
+            .at_time(&sq.at)
+            .unwrap_or(t)
+            .saturating_sub(offset_ms(&sq.offset));
+        let range = dur_ms(&sq.range);
+        let step = match &sq.step {
+            Some(s) if !s.is_zero() => dur_ms(s),
+            _ => dur_ms(&self.opts.default_subquery_step),
+        }
+        .max(1);
+        let start = end.saturating_sub(range);
+        // Subquery steps sit on absolute multiples of the step, the first one strictly after the
+        // window start (Go's truncating division, as Prometheus computes it).
+        let mut ts = step.saturating_mul(start / step);
+        if ts <= start {
+            ts = ts.saturating_add(step);
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<RSeries> = Vec::new();
+        let mut count = 0usize;
+        while ts <= end {
+            self.check_deadline()?;
+            let elems = match self.eval(&sq.expr, ts)? {
+                Val::Scalar(v) => vec![Elem {
+                    labels: Labels::new(),
+                    v,
+                    ts,
+                }],
+                Val::Vector(es) => es,
+                _ => return err("subquery is only allowed on instant vector or scalar"),
+            };
+            count += elems.len();
+            if count > self.opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            for e in elems {
+                let i = *index.entry(e.labels.clone()).or_insert_with(|| {
+                    out.push(RSeries {
+                        labels: e.labels,
+                        points: Vec::new(),
+                    });
+                    out.len() - 1
+                });
+                out[i].points.push((ts, e.v));
+            }
+            ts = match ts.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(RangeArg {
+            series: out,
+            start,
+            end,
+            selector: None,
+        })
+    }
+
+    fn eval_binary(&mut self, b: &BinaryExpr, t: i64) -> Result<Val, QueryError> {
+        let op = b.op;
+        let lhs = self.eval(&b.lhs, t)?;
+        let rhs = self.eval(&b.rhs, t)?;
+        let return_bool = b.return_bool();
+        match (lhs, rhs) {
+            (Val::Scalar(l), Val::Scalar(r)) => {
+                let (v, keep) = binop(op, l, r)?;
+                if is_comparison(op) {
+                    Ok(Val::Scalar(if keep { 1.0 } else { 0.0 }))
+                } else {
+                    Ok(Val::Scalar(v))
+                }
+            }
+            (Val::Vector(l), Val::Scalar(r)) => {
+                let out = vector_scalar(op, l, r, false, return_bool)?;
+                check_dups(&out)?;
+                Ok(Val::Vector(out))
+            }
+            (Val::Scalar(l), Val::Vector(r)) => {
+                let out = vector_scalar(op, r, l, true, return_bool)?;
+                check_dups(&out)?;
+                Ok(Val::Vector(out))
+            }
+            (Val::Vector(l), Val::Vector(r)) => {
+                let out = vector_vector(b, l, r)?;
+                check_dups(&out)?;
+                Ok(Val::Vector(out))
+            }
+            _ => err("binary expression must contain only scalar and instant vector types"),
+        }
+    }
+}
+
+/// Fails like Prometheus when one step's output holds two elements with the same labels.
+pub(crate) fn check_dups(es: &[Elem]) -> Result<(), QueryError> {
+    if es.len() < 2 {
+        return Ok(());
+    }
+    let mut seen: HashSet<&Labels> = HashSet::with_capacity(es.len());
+    for e in es {
+        if !seen.insert(&e.labels) {
+            return err("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn drop_name(l: &Labels) -> Labels {
+    if !l.contains("__name__") {
+        return l.clone();
+    }
+    let mut b = l.to_builder();
+    b.del("__name__");
+    b.build()
+}
+
+pub(crate) fn is_comparison(op: TokenType) -> bool {
+    op.is_comparison_operator()
+}
+
+/// Applies an arithmetic or comparison operator; comparisons return the left value and whether
+/// the comparison held.
+pub(crate) fn binop(op: TokenType, l: f64, r: f64) -> Result<(f64, bool), QueryError> {
+    let id = op.id();
+    Ok(match id {
+        token::T_ADD => (l + r, true),
+        token::T_SUB => (l - r, true),
+        token::T_MUL => (l * r, true),
+        token::T_DIV => (l / r, true),
+        token::T_POW => (l.powf(r), true),
+        token::T_MOD => (l % r, true),
+        token::T_ATAN2 => (l.atan2(r), true),
+        token::T_EQLC => (l, l == r),
+        token::T_NEQ => (l, l != r),
+        token::T_GTR => (l, l > r),
+        token::T_LSS => (l, l < r),
+        token::T_GTE => (l, l >= r),
+        token::T_LTE => (l, l <= r),
+        _ => return err(format!("operator {op} not allowed here")),
+    })
+}
+
+fn vector_scalar(
+    op: TokenType,
+    vec: Vec<Elem>,
+    scalar: f64,
+    swap: bool,
+    return_bool: bool,
+) -> Result<Vec<Elem>, QueryError> {
+    let cmp = is_comparison(op);
+    let mut out = Vec::with_capacity(vec.len());
+    for mut e in vec {
+        let (l, r) = if swap { (scalar, e.v) } else { (e.v, scalar) };
+        let (mut v, keep) = binop(op, l, r)?;
+        // The vector element's value is the output of a filter even when the scalar is on the left.
+        if cmp && swap {
+            v = r;
+        }
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        if !cmp || return_bool {
+            e.labels = drop_name(&e.labels);
+        }
+        e.v = v;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// The matching configuration of a vector-vector operation.
+struct Matching<'m> {
+    card: &'m VectorMatchCardinality,
+    on: bool,
+    names: Vec<String>,
+}
+
+fn matching_of(b: &BinaryExpr) -> Matching<'_> {
+    static ONE_TO_ONE: VectorMatchCardinality = VectorMatchCardinality::OneToOne;
+    static MANY: VectorMatchCardinality = VectorMatchCardinality::ManyToMany;
+    let set_op = b.op.is_set_operator();
+    match &b.modifier {
+        None => Matching {
+            card: if set_op { &MANY } else { &ONE_TO_ONE },
+            on: false,
+            names: Vec::new(),
+        },
+        Some(m) => {
+            let (on, names) = match &m.matching {
+                Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+                Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+                None => (false, Vec::new()),
+            };
+            let card = if set_op { &MANY } else { &m.card };
+            Matching { card, on, names }
+        }
+    }
+}
+
+/// The signature a vector-matching operation groups by, as a string of `name\xffvalue\xff` pairs.
+fn signature(l: &Labels, m: &Matching<'_>) -> String {
+    let mut s = String::new();
+    for lab in l.iter() {
+        let inc = if m.on {
+            m.names.contains(&lab.name)
+        } else {
+            lab.name != "__name__" && !m.names.contains(&lab.name)
+        };
+        if inc {
+            s.push_str(&lab.name);
+            s.push('\u{ff}');
+            s.push_str(&lab.value);
+            s.push('\u{ff}');
+        }
+    }
+    s
+}
+
+fn match_labels(l: &Labels, m: &Matching<'_>) -> Labels {
+    let mut b = l.to_builder();
+    if m.on {
+        b.retain(|lab| m.names.contains(&lab.name));
+    } else {
+        b.retain(|lab| lab.name != "__name__" && !m.names.contains(&lab.name));
+    }
+    b.build()
+}
+
+fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<Elem>, QueryError> {
+    let m = matching_of(b);
+    let id = b.op.id();
+    match id {
+        token::T_LAND => {
+            let rs: HashSet<String> = rhs.iter().map(|e| signature(&e.labels, &m)).collect();
+            return Ok(lhs
+                .into_iter()
+                .filter(|e| rs.contains(&signature(&e.labels, &m)))
+                .collect());
+        }
+        token::T_LUNLESS => {
+            let rs: HashSet<String> = rhs.iter().map(|e| signature(&e.labels, &m)).collect();
+            return Ok(lhs
+                .into_iter()
+                .filter(|e| !rs.contains(&signature(&e.labels, &m)))
+                .collect());
+        }
+        token::T_LOR => {
+            let ls: HashSet<String> = lhs.iter().map(|e| signature(&e.labels, &m)).collect();
+            let mut out = lhs;
+            out.extend(
+                rhs.into_iter()
+                    .filter(|e| !ls.contains(&signature(&e.labels, &m))),
+            );
+            return Ok(out);
+        }
+        _ => {}
+    }
+    let cmp = is_comparison(b.op);
+    let return_bool = b.return_bool();
+    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let include: Vec<String> = match m.card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => {
+            l.labels.clone()
+        }
+        _ => Vec::new(),
+    };
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let mut right: HashMap<String, &Elem> = HashMap::with_capacity(one.len());
+    for e in &one {
+        let sig = signature(&e.labels, &m);
+        if let Some(prev) = right.get(&sig) {
+            let side = if one_to_many { "left" } else { "right" };
+            return err(format!(
+                "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                fmt_labels(&match_labels(&e.labels, &m)),
+                side,
+                fmt_labels(&e.labels),
+                fmt_labels(&prev.labels)
+            ));
+        }
+        right.insert(sig, e);
+    }
+    let mut matched: HashMap<String, HashSet<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for ls in &many {
+        let sig = signature(&ls.labels, &m);
+        let Some(rs) = right.get(&sig) else {
+            continue;
+        };
+        let (fl, fr) = if one_to_many {
+            (rs.v, ls.v)
+        } else {
+            (ls.v, rs.v)
+        };
+        let (mut v, keep) = binop(b.op, fl, fr)?;
+        // One-to-one uniqueness is checked before comparison filtering, as Prometheus does, so
+        // an ambiguous match errors even when the filter would drop it.
+        let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+        if one_to_one {
+            if matched.contains_key(&sig) {
+                return err(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                );
+            }
+            matched.insert(sig.clone(), HashSet::new());
+        }
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        // Result labels: the "many" side's, minus the name for arithmetic, reduced to the
+        // matching labels for one-to-one, plus the `group_x` labels taken from the "one" side.
+        let mut lb = ls.labels.to_builder();
+        if !cmp || return_bool {
+            lb.del("__name__");
+        }
+        if matches!(m.card, VectorMatchCardinality::OneToOne) {
+            if m.on {
+                lb.retain(|l| m.names.contains(&l.name));
+            } else {
+                lb.retain(|l| !m.names.contains(&l.name));
+            }
+        }
+        for n in &include {
+            match rs.labels.get(n) {
+                Some(v) => {
+                    lb.set(n.clone(), v.to_string());
+                }
+                None => {
+                    lb.del(n);
+                }
+            }
+        }
+        let metric = lb.build();
+        if !one_to_one {
+            let set = matched.entry(sig).or_default();
+            if !set.insert(metric.clone()) {
+                return err(
+                    "multiple matches for labels: grouping labels must ensure unique matches",
+                );
+            }
+        }
+        out.push(Elem {
+            labels: metric,
+            v,
+            ts: ls.ts,
+        });
+    }
+    Ok(out)
+}
+
+/// Formats labels like Prometheus's `Labels.String()`: `{a="1", b="2"}` with the name inside.
+pub(crate) fn fmt_labels(l: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, lab) in l.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&lab.name);
+        s.push('=');
+        s.push_str(&format!("{:?}", lab.value));
+    }
+    s.push('}');
+    s
+}

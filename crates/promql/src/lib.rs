@@ -1,0 +1,171 @@
+//! edgeprom's PromQL engine: parses queries with `promql-parser` and evaluates them over
+//! [`edgeprom_storage::Storage`] with Prometheus 3.x semantics (left-open lookback and range
+//! windows, stale markers, `@`/`offset`, subqueries aligned to absolute step multiples).
+//!
+//! Range queries are evaluated step by step: every step is an instant evaluation over data that was
+//! loaded from storage once per selector, which keeps the evaluator simple and the results
+//! identical to instant queries at the same timestamps.
+
+#![warn(missing_docs)]
+
+mod aggr;
+mod eval;
+mod functions;
+mod matchers;
+
+use std::time::Duration;
+
+use edgeprom_model::Labels;
+use edgeprom_storage::Storage;
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Evaluation timestamp in milliseconds.
+    pub t: i64,
+    /// The value.
+    pub v: f64,
+}
+
+/// One series of a range vector (matrix).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The series' labels.
+    pub labels: Labels,
+    /// `(timestamp ms, value)` pairs in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A query's result value, shaped like Prometheus's API `resultType`s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar at a timestamp (ms).
+    Scalar(i64, f64),
+    /// A string at a timestamp (ms).
+    String(i64, String),
+    /// An instant vector.
+    Vector(Vec<Sample>),
+    /// A range vector; range queries always return one, sorted by labels.
+    Matrix(Vec<Series>),
+}
+
+/// A successful query's value plus the annotations Prometheus would attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    /// The result.
+    pub value: Value,
+    /// Warning annotations (e.g. malformed histogram buckets).
+    pub warnings: Vec<String>,
+    /// Info annotations (e.g. a counter function over a metric not named like a counter).
+    pub infos: Vec<String>,
+}
+
+/// Why a query failed. The HTTP layer maps `Parse` to `bad_data` (400) and the rest to 422/503.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// The query does not parse or is not valid PromQL.
+    #[error("{0}")]
+    Parse(String),
+    /// The query parsed but could not be evaluated.
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran longer than [`EngineOptions::timeout`].
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    /// The query would have held more than [`EngineOptions::max_samples`] samples at once.
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+}
+
+/// Tunables fixed when the engine is created.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for the latest sample (Prometheus default 5m).
+    pub lookback_delta: Duration,
+    /// Upper bound on samples held in memory by one query.
+    pub max_samples: usize,
+    /// Wall-clock bound on one query.
+    pub timeout: Duration,
+    /// Step used by subqueries written without one (`x[5m:]`); Prometheus uses the global
+    /// evaluation interval, 1m by default.
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The PromQL engine. Stateless between queries; cheap to share.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    options: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with the given options.
+    pub fn new(options: EngineOptions) -> Engine {
+        Engine { options }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Evaluates `query` at `ts_ms`.
+    pub fn instant_query(
+        &self,
+        storage: &Storage,
+        query: &str,
+        ts_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        eval::run(&self.options, storage, &expr, ts_ms, ts_ms, 0, false)
+    }
+
+    /// Evaluates `query` at every step from `start_ms` to `end_ms` inclusive; the result is always
+    /// a matrix sorted by labels.
+    pub fn range_query(
+        &self,
+        storage: &Storage,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        if step_ms <= 0 {
+            return Err(QueryError::Parse(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::Parse(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let expr = parse(query)?;
+        eval::run(
+            &self.options,
+            storage,
+            &expr,
+            start_ms,
+            end_ms,
+            step_ms,
+            true,
+        )
+    }
+}
+
+/// Parses a query, mapping the parser's message into [`QueryError::Parse`].
+fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+    promql_parser::parser::parse(query).map_err(QueryError::Parse)
+}

@@ -1,0 +1,79 @@
+//! Public API behaviour: errors instead of panics, result shapes, limits.
+
+use edgeprom_model::{Appendable, Labels};
+use edgeprom_promql::{Engine, EngineOptions, QueryError, Value};
+use edgeprom_storage::{Options, Storage};
+
+fn storage() -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = Storage::open(
+        dir.path(),
+        Options {
+            chunk_file_size: 1 << 20,
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    let mut app = st.appender();
+    let l = Labels::from_pairs([("__name__", "up_total"), ("job", "a")]);
+    for i in 0..=20 {
+        app.append(None, &l, i * 15_000, i as f64).expect("append");
+    }
+    app.commit().expect("commit");
+    (dir, st)
+}
+
+#[test]
+fn bad_queries_are_errors_not_panics() {
+    let (_d, st) = storage();
+    let e = Engine::default();
+    for q in [
+        "",
+        "sum(",
+        "rate(up_total)",
+        "foo{",
+        "up_total[5m:1m] @ 1e300",
+        "up_total offset 10000000w",
+        "label_replace(up_total, \"x\", \"y\", \"job\", \"(\")",
+        "topk(NaN, up_total)",
+    ] {
+        let r = std::panic::catch_unwind(|| e.instant_query(&st, q, 300_000));
+        assert!(r.is_ok(), "query {q:?} panicked");
+    }
+    assert!(matches!(
+        e.instant_query(&st, "sum(", 0),
+        Err(QueryError::Parse(_))
+    ));
+}
+
+#[test]
+fn range_query_rejects_range_vectors_and_sorts_output() {
+    let (_d, st) = storage();
+    let e = Engine::default();
+    assert!(matches!(
+        e.range_query(&st, "up_total[1m]", 0, 60_000, 15_000),
+        Err(QueryError::Execution(_))
+    ));
+    let r = e
+        .range_query(&st, "rate(up_total[1m])", 60_000, 120_000, 30_000)
+        .expect("range query");
+    let Value::Matrix(m) = r.value else {
+        panic!("expected a matrix")
+    };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].points.len(), 3);
+    assert!((m[0].points[0].1 - 1.0 / 15.0).abs() < 1e-12);
+}
+
+#[test]
+fn max_samples_bounds_memory() {
+    let (_d, st) = storage();
+    let e = Engine::new(EngineOptions {
+        max_samples: 5,
+        ..EngineOptions::default()
+    });
+    assert_eq!(
+        e.instant_query(&st, "count_over_time(up_total[5m])", 300_000),
+        Err(QueryError::TooManySamples)
+    );
+}
