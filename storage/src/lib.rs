@@ -390,6 +390,9 @@ impl Storage {
         while let Some(meta) = self.compact_head()? {
             report.blocks_written.push(meta.id);
         }
+        while let Some(meta) = self.compact_blocks()? {
+            report.blocks_written.push(meta.id);
+        }
         if self.options.retention_ms > 0 {
             let cutoff = now_ms - self.options.retention_ms;
             report.series_removed = self.head.truncate_before(cutoff)?;
@@ -445,6 +448,57 @@ impl Storage {
         self.head.truncate_before(maxt)?;
         tracing::info!(block = %meta.id, mint, maxt, series = meta.num_series, samples = meta.num_samples, "head compacted");
         Ok(Some(meta))
+    }
+
+    /// Merges blocks into larger ones, as Prometheus does: the blocks inside one aligned window of
+    /// 3, 9 or 27 block ranges become one block once the window is complete (a later block exists).
+    /// Fewer, larger blocks compress better (shared timestamps and longer streams) and mean fewer
+    /// index lookups per query. Windows longer than a tenth of the retention are not built, so
+    /// retention still deletes in small steps.
+    fn compact_blocks(&self) -> Result<Option<block::BlockMeta>, StorageError> {
+        let range = self.options.block_range_ms.max(1);
+        let blocks = self.blocks();
+        let newest_end = blocks.iter().map(|b| b.meta().max_time).max();
+        for k in 1..=3u32 {
+            let window = range.saturating_mul(3i64.pow(k));
+            if self.options.retention_ms > 0 && window > self.options.retention_ms / 10 {
+                break;
+            }
+            let mut groups: BTreeMap<i64, Vec<&Arc<Block>>> = BTreeMap::new();
+            for b in blocks.iter() {
+                let m = b.meta();
+                if m.max_time - m.min_time < window {
+                    groups
+                        .entry(m.min_time.div_euclid(window))
+                        .or_default()
+                        .push(b);
+                }
+            }
+            for (start, group) in groups {
+                let end = (start + 1).saturating_mul(window);
+                let closed = newest_end.is_some_and(|n| n > end);
+                let fits = group.iter().all(|b| b.meta().max_time <= end);
+                if group.len() < 2 || !closed || !fits {
+                    continue;
+                }
+                let inputs: Vec<&Block> = group.iter().map(|b| b.as_ref()).collect();
+                let meta = block::compact(&self.dir, &inputs)?;
+                let opened = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+                let merged: Vec<String> = group.iter().map(|b| b.meta().id.clone()).collect();
+                {
+                    let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+                    let mut next: Vec<Arc<Block>> = blocks.as_ref().clone();
+                    next.push(opened);
+                    next.sort_by_key(|b| b.meta().min_time);
+                    *blocks = Arc::new(next);
+                }
+                // The new block is visible; the inputs can go.
+                self.delete_blocks(|b, _| merged.contains(&b.meta().id))?;
+                tracing::info!(block = %meta.id, inputs = merged.len(), level = meta.level, "blocks compacted");
+                return Ok(Some(meta));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes the blocks, oldest first, for which `doomed` says so; returns how many.
