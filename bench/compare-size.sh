@@ -28,7 +28,7 @@ for tool in promtool victoria-metrics curl awk du "$load_storage"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see the header of $0)" >&2; exit 1; }
 done
 
-bytes() { du -s --block-size=1 "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+bytes() { du -s --block-size=1 "$@" 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 # Samples in the corpus: every line that is not a comment.
 expected=$(grep -vc '^#' "$corpus")
 echo "corpus: $corpus, $expected samples, $(bytes "$corpus") bytes" >&2
