@@ -58,8 +58,9 @@ curl -sf "$vm_url/health" >/dev/null || { echo "victoria-metrics did not start; 
 start=$(date +%s.%N)
 # /api/v1/import/prometheus reads the Prometheus text format, whose timestamps are integer
 # milliseconds; the corpus is OpenMetrics with whole seconds. Comments (# TYPE, # EOF) are dropped.
+# `-T -` streams the body chunked: `--data-binary @-` would hold the whole corpus in memory.
 awk '/^#/ {next} {$NF = $NF "000"; print}' "$corpus" |
-  curl -sf --max-time 3600 -X POST --data-binary @- "$vm_url/api/v1/import/prometheus"
+  curl -sf --max-time 3600 -X POST -T - "$vm_url/api/v1/import/prometheus"
 # force_flush makes buffered rows searchable and writes them to parts; force_merge merges each
 # partition into as few parts as it can (docs: "Forced merge").
 curl -sf --max-time 60 "$vm_url/internal/force_flush" >/dev/null
