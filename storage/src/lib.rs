@@ -146,23 +146,37 @@ enum Source {
 }
 
 impl SeriesData {
-    /// The samples in the query range, oldest first, stale markers included. A sample that both a
-    /// block and the head hold (after a restart, or at a block boundary) is returned once.
+    /// The samples in the query range, oldest first, stale markers included. Sources are merged by
+    /// time; a timestamp that several hold (after a restart, at a block boundary, or where a
+    /// backfilled block overlaps) is returned once, from the oldest source.
     pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let mut newest = i64::MIN;
-        self.sources
+        let mut sources: Vec<std::iter::Peekable<Box<dyn Iterator<Item = (i64, f64)> + '_>>> = self
+            .sources
             .iter()
-            .flat_map(|s| -> Box<dyn Iterator<Item = (i64, f64)> + '_> {
+            .map(|s| -> Box<dyn Iterator<Item = (i64, f64)> + '_> {
                 match s {
                     Source::Block(b) => Box::new(b.samples().into_iter()),
                     Source::Head(h) => Box::new(h.samples()),
                 }
             })
-            .filter(move |&(t, _)| {
-                let fresh = t > newest;
-                newest = newest.max(t);
-                fresh
-            })
+            .map(Iterator::peekable)
+            .collect();
+        std::iter::from_fn(move || {
+            // Sources are few (blocks overlapping the range, plus the head): a linear scan is cheapest.
+            let (mut best, mut best_t) = (None, i64::MAX);
+            for (i, s) in sources.iter_mut().enumerate() {
+                if let Some(&(t, _)) = s.peek() {
+                    if best.is_none() || t < best_t {
+                        (best, best_t) = (Some(i), t);
+                    }
+                }
+            }
+            let sample = sources[best?].next()?;
+            for s in sources.iter_mut() {
+                while s.next_if(|&(t, _)| t == sample.0).is_some() {}
+            }
+            Some(sample)
+        })
     }
 }
 
@@ -436,18 +450,54 @@ impl Storage {
             1,
             Vec::new(),
         )?;
-        let opened = Arc::new(Block::open(&self.dir.join(&meta.id))?);
-        {
-            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
-            let mut next: Vec<Arc<Block>> = blocks.as_ref().clone();
-            next.push(opened);
-            next.sort_by_key(|b| b.meta().min_time);
-            *blocks = Arc::new(next);
-        }
+        self.add_block(Arc::new(Block::open(&self.dir.join(&meta.id))?));
         // Only now, with the block visible to queries, may the head forget the range.
         self.head.truncate_before(maxt)?;
         tracing::info!(block = %meta.id, mint, maxt, series = meta.num_series, samples = meta.num_samples, "head compacted");
         Ok(Some(meta))
+    }
+
+    /// Writes everything in the head to blocks (one per block range it touches) and empties the
+    /// head: for imports and backfills, which want compact blocks at once rather than after 3 h.
+    /// Blocks may overlap earlier ones; queries merge them sample by sample.
+    pub fn flush_head(&self) -> Result<Vec<block::BlockMeta>, StorageError> {
+        let range = self.options.block_range_ms.max(1);
+        let Some((hmin, hmax)) = self.head.time_range() else {
+            return Ok(Vec::new());
+        };
+        let mut written = Vec::new();
+        let mut mint = hmin.div_euclid(range) * range;
+        while mint <= hmax {
+            let maxt = mint.saturating_add(range);
+            let meta = block::write_block(
+                &self.dir,
+                self.head.series_in_range(mint, maxt),
+                mint,
+                maxt,
+                1,
+                Vec::new(),
+            )?;
+            let dir = self.dir.join(&meta.id);
+            if meta.num_samples == 0 {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|source| StorageError::Dir { path: dir, source })?;
+            } else {
+                self.add_block(Arc::new(Block::open(&dir)?));
+                written.push(meta);
+            }
+            mint = maxt;
+        }
+        self.head.truncate_before(hmax.saturating_add(1))?;
+        self.head.checkpoint_wal()?;
+        Ok(written)
+    }
+
+    fn add_block(&self, b: Arc<Block>) {
+        let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+        let mut next: Vec<Arc<Block>> = blocks.as_ref().clone();
+        next.push(b);
+        next.sort_by_key(|b| b.meta().min_time);
+        *blocks = Arc::new(next);
     }
 
     /// Merges blocks into larger ones, as Prometheus does: the blocks inside one aligned window of
@@ -483,15 +533,8 @@ impl Storage {
                 }
                 let inputs: Vec<&Block> = group.iter().map(|b| b.as_ref()).collect();
                 let meta = block::compact(&self.dir, &inputs)?;
-                let opened = Arc::new(Block::open(&self.dir.join(&meta.id))?);
                 let merged: Vec<String> = group.iter().map(|b| b.meta().id.clone()).collect();
-                {
-                    let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
-                    let mut next: Vec<Arc<Block>> = blocks.as_ref().clone();
-                    next.push(opened);
-                    next.sort_by_key(|b| b.meta().min_time);
-                    *blocks = Arc::new(next);
-                }
+                self.add_block(Arc::new(Block::open(&self.dir.join(&meta.id))?));
                 // The new block is visible; the inputs can go.
                 self.delete_blocks(|b, _| merged.contains(&b.meta().id))?;
                 tracing::info!(block = %meta.id, inputs = merged.len(), level = meta.level, "blocks compacted");

@@ -318,3 +318,27 @@ fn a_damaged_block_is_quarantined_and_the_rest_is_served() {
     assert_eq!(have.iter().filter(|t| (100..200).contains(*t)).count(), 0);
     assert!(have.contains(&99) && have.contains(&200) && have.contains(&399));
 }
+
+#[test]
+fn flush_head_writes_blocks_now_and_backfilled_overlaps_merge() {
+    let d = dir("flush");
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    fill(&s, 0, 150);
+    let written = s.flush_head().unwrap();
+    assert_eq!(written.len(), 2);
+    assert_eq!(s.num_series(), 0);
+    assert_eq!(seconds(&s, "a"), (0..150).collect::<Vec<_>>());
+    // Backfill odd seconds of an older stretch again plus new ones: overlapping blocks merge.
+    let mut app = s.appender();
+    for t in (1..300).step_by(2) {
+        app.append(None, &up("a"), t * 1000, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    s.flush_head().unwrap();
+    let mut expect: Vec<i64> = (0..150).collect();
+    expect.extend((151..300).step_by(2));
+    assert_eq!(seconds(&s, "a"), expect);
+    drop(s);
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    assert_eq!(seconds(&s, "a"), expect);
+}
