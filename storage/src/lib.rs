@@ -140,6 +140,8 @@ pub struct SeriesData {
     sources: Vec<Source>,
 }
 
+type SampleStream<'a> = Box<dyn Iterator<Item = (i64, f64)> + 'a>;
+
 enum Source {
     Block(SharedBlockSeries),
     Head(head::HeadSeries),
@@ -150,10 +152,10 @@ impl SeriesData {
     /// time; a timestamp that several hold (after a restart, at a block boundary, or where a
     /// backfilled block overlaps) is returned once, from the oldest source.
     pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let mut sources: Vec<std::iter::Peekable<Box<dyn Iterator<Item = (i64, f64)> + '_>>> = self
+        let mut sources: Vec<std::iter::Peekable<SampleStream<'_>>> = self
             .sources
             .iter()
-            .map(|s| -> Box<dyn Iterator<Item = (i64, f64)> + '_> {
+            .map(|s| -> SampleStream<'_> {
                 match s {
                     Source::Block(b) => Box::new(b.samples().into_iter()),
                     Source::Head(h) => Box::new(h.samples()),
@@ -165,10 +167,10 @@ impl SeriesData {
             // Sources are few (blocks overlapping the range, plus the head): a linear scan is cheapest.
             let (mut best, mut best_t) = (None, i64::MAX);
             for (i, s) in sources.iter_mut().enumerate() {
-                if let Some(&(t, _)) = s.peek() {
-                    if best.is_none() || t < best_t {
-                        (best, best_t) = (Some(i), t);
-                    }
+                if let Some(&(t, _)) = s.peek()
+                    && (best.is_none() || t < best_t)
+                {
+                    (best, best_t) = (Some(i), t);
                 }
             }
             let sample = sources[best?].next()?;
