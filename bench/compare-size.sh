@@ -14,7 +14,7 @@
 #   - Prometheus: the backfilled block directory (index + chunks + meta), no WAL.
 #   - VictoriaMetrics: data/ + indexdb/ after force_flush, force_merge and a clean stop
 #     (its cache/ directory, written at shutdown, is reported apart).
-#   - edgeprom: the whole data dir as load-storage leaves it (head chunks + WAL until blocks land).
+#   - edgeprom: the whole data dir as load-storage leaves it (head flushed to blocks, WAL checkpointed).
 set -euo pipefail
 
 corpus=${1:?usage: compare-size.sh CORPUS.om [WORKDIR]}
@@ -109,7 +109,7 @@ row "Prometheus $(promtool --version 2>&1 | awk 'NR == 1 {print $3}') (promtool 
   "$prom_samples" "$prom_bytes" "$prom_secs" "block: index + chunks"
 row "VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || echo '?')" \
   "${vm_samples:-0}" "$vm_bytes" "$vm_secs" "data + indexdb after merge; cache/ $vm_cache B apart"
-row "edgeprom (head)" "${ep_samples:-0}" "$ep_bytes" "$ep_secs" \
+row "edgeprom (blocks)" "${ep_samples:-0}" "$ep_bytes" "$ep_secs" \
   "WAL $ep_wal B + head chunks $ep_chunks B; no blocks yet"
 echo
 echo "work dir: $work" >&2

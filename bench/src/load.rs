@@ -111,12 +111,17 @@ pub struct SizeReport {
     pub wal: crate::sys::DirSize,
     /// `chunks_head/`.
     pub chunks_head: crate::sys::DirSize,
+    /// Blocks written by the flush: (id, bytes).
+    pub blocks: Vec<(String, u64)>,
 }
 
-/// Brings the directory to the state its size is measured in, then measures it. Today that is
-/// the head (chunk files + WAL), synced; when the block module lands, compacting the head into a
-/// single block belongs here, as one call before measuring.
+/// Brings the directory to the state its size is measured in, then measures it: the head is
+/// flushed into blocks (one per 2 h block range the corpus touches) and the WAL checkpointed, as
+/// `promtool tsdb create-blocks-from` leaves Prometheus's data directory.
 pub fn settle_and_measure(storage: &Storage) -> std::io::Result<SizeReport> {
+    storage
+        .flush_head()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     storage
         .sync()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -133,5 +138,10 @@ pub fn settle_and_measure(storage: &Storage) -> std::io::Result<SizeReport> {
         total: crate::sys::dir_size(dir)?,
         wal: part("wal")?,
         chunks_head: part("chunks_head")?,
+        blocks: storage
+            .block_list()
+            .into_iter()
+            .map(|(id, _, _, bytes)| (id, bytes))
+            .collect(),
     })
 }

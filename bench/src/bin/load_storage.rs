@@ -73,6 +73,10 @@ fn main() -> ExitCode {
     );
     println!("dir_bytes {}", size.total.allocated);
     println!("dir_apparent_bytes {}", size.total.apparent);
+    let block_bytes: u64 = size.blocks.iter().map(|(_, b)| b).sum();
+    println!("blocks {}", size.blocks.len());
+    println!("block_bytes {block_bytes}");
+    println!("block_bytes_per_sample {:.3}", per(block_bytes));
     println!("wal_bytes {}", size.wal.allocated);
     println!("chunks_head_bytes {}", size.chunks_head.allocated);
     println!("bytes_per_sample {:.3}", per(size.total.allocated));

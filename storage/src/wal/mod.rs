@@ -231,6 +231,58 @@ pub enum RepairMode {
     DropLater,
 }
 
+/// A checkpoint decided by [`Wal::plan_checkpoint`]: which closed files it folds together.
+#[derive(Debug)]
+pub struct CheckpointPlan {
+    dir: PathBuf,
+    sources: Vec<(PathBuf, u32)>,
+    upto: u32,
+    first: u32,
+    segment_size: u64,
+}
+
+impl CheckpointPlan {
+    /// Writes the checkpoint directory atomically (tmp dir, fsync, rename). Reads only files no
+    /// commit writes to any more, so it needs no lock on the WAL.
+    pub fn write(
+        &self,
+        keep_series: &impl Fn(u64) -> bool,
+        keep_samples_after: i64,
+    ) -> Result<CheckpointStats, WalError> {
+        let mut stats = CheckpointStats {
+            checkpoint: self.upto,
+            ..CheckpointStats::default()
+        };
+        let final_dir = checkpoint_path(&self.dir, self.upto);
+        let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", final_dir.display()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io_err("removing", &tmp))?;
+        }
+        std::fs::create_dir(&tmp).map_err(io_err("creating", &tmp))?;
+        let result = write_checkpoint(
+            &tmp,
+            &self.sources,
+            self.segment_size,
+            keep_series,
+            keep_samples_after,
+            &mut stats,
+        );
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        sync_dir(&tmp)?;
+        if final_dir.exists() {
+            // A checkpoint of the same segment from a run that crashed before its cleanup: the new
+            // one was built from it and supersedes it.
+            std::fs::remove_dir_all(&final_dir).map_err(io_err("removing", &final_dir))?;
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(io_err("renaming", &tmp))?;
+        sync_dir(&self.dir)?;
+        Ok(stats)
+    }
+}
+
 /// What [`replay`] delivered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
@@ -755,6 +807,16 @@ impl Wal {
         keep_series: impl Fn(u64) -> bool,
         keep_samples_after: i64,
     ) -> Result<CheckpointStats, WalError> {
+        let plan = self.plan_checkpoint(upto)?;
+        let stats = plan.write(&keep_series, keep_samples_after)?;
+        self.finish_checkpoint(plan, stats)
+    }
+
+    /// The quick first part of [`Wal::checkpoint`], done while commits wait: cuts a segment if
+    /// `upto` reaches the current one and fixes which files the checkpoint reads. The slow part,
+    /// [`CheckpointPlan::write`], then runs without the WAL (the files it reads are closed), and
+    /// [`Wal::finish_checkpoint`] deletes what it replaced.
+    pub fn plan_checkpoint(&mut self, upto: u32) -> Result<CheckpointPlan, WalError> {
         if let Some(s) = &self.syncer {
             s.take_error()?;
         }
@@ -768,11 +830,6 @@ impl Wal {
             self.cut_segment()?;
         }
         let upto = upto.min(self.current - 1);
-        let mut stats = CheckpointStats {
-            checkpoint: upto,
-            ..CheckpointStats::default()
-        };
-
         let mut sources = Vec::new();
         if let Some(cp) = self.checkpoint {
             let cdir = checkpoint_path(&self.dir, cp);
@@ -783,35 +840,23 @@ impl Wal {
         for n in self.first..=upto {
             sources.push((segment_path(&self.dir, n), n));
         }
+        Ok(CheckpointPlan {
+            dir: self.dir.clone(),
+            sources,
+            upto,
+            first: self.first,
+            segment_size: self.opts.segment_size,
+        })
+    }
 
-        let final_dir = checkpoint_path(&self.dir, upto);
-        let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", final_dir.display()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io_err("removing", &tmp))?;
-        }
-        std::fs::create_dir(&tmp).map_err(io_err("creating", &tmp))?;
-        let result = write_checkpoint(
-            &tmp,
-            &sources,
-            self.opts.segment_size,
-            &keep_series,
-            keep_samples_after,
-            &mut stats,
-        );
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        sync_dir(&tmp)?;
-        if final_dir.exists() {
-            // A checkpoint of the same segment from a run that crashed before its cleanup: the new
-            // one was built from it and supersedes it.
-            std::fs::remove_dir_all(&final_dir).map_err(io_err("removing", &final_dir))?;
-        }
-        std::fs::rename(&tmp, &final_dir).map_err(io_err("renaming", &tmp))?;
-        sync_dir(&self.dir)?;
-
-        for n in self.first..=upto {
+    /// Deletes the segments and older checkpoints a written checkpoint replaces.
+    pub fn finish_checkpoint(
+        &mut self,
+        plan: CheckpointPlan,
+        mut stats: CheckpointStats,
+    ) -> Result<CheckpointStats, WalError> {
+        let upto = plan.upto;
+        for n in plan.first..=upto {
             let p = segment_path(&self.dir, n);
             std::fs::remove_file(&p).map_err(io_err("removing", &p))?;
             stats.segments_deleted += 1;

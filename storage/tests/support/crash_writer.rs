@@ -1,7 +1,8 @@
 //! Test support for `tests/crash.rs`: appends numbered batches to a storage directory forever and
 //! prints `committed N` after each commit returns, until it is killed.
 //!
-//! Batch N writes value N at timestamp N*1000 to each of `SERIES` series. It starts after the newest
+//! Batch N writes value N at timestamp N*1000 to each of `SERIES` series; every 150 batches it
+//! runs storage maintenance (a WAL checkpoint), so kills land inside checkpoints too. It starts after the newest
 //! batch already in the directory so that restarts never append out of order.
 
 use std::io::Write;
