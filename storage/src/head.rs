@@ -199,6 +199,8 @@ impl Head {
             return false;
         }
         self.apply(s.r as u32, &mut ms, s.t, s.v);
+        self.min_time.fetch_min(s.t, Ordering::Relaxed);
+        self.max_time.fetch_max(s.t, Ordering::Relaxed);
         true
     }
 
@@ -217,8 +219,6 @@ impl Head {
         }
         ms.open.append(t, v);
         ms.last = Some((t, v.to_bits()));
-        self.min_time.fetch_min(t, Ordering::Relaxed);
-        self.max_time.fetch_max(t, Ordering::Relaxed);
         if ms.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
             let (Some(mint), Some(maxt)) = (ms.open.first_time(), ms.open.last_time()) else {
                 return;
@@ -241,7 +241,8 @@ impl Head {
             head: self,
             new_series: Vec::new(),
             samples: Vec::new(),
-            newest: HashMap::new(),
+            targets: Vec::new(),
+            newest: rustc_hash::FxHashMap::default(),
             unlogged: HashSet::new(),
         }
     }
@@ -532,10 +533,79 @@ pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
     new_series: Vec<SeriesRecord>,
     samples: Vec<SampleRecord>,
+    /// The series of each pending sample, so commit need not look them up again.
+    targets: Vec<Arc<Mutex<MemSeries>>>,
     /// The newest pending sample per series, so order is checked within the batch too.
-    newest: HashMap<u32, (i64, u64)>,
+    newest: rustc_hash::FxHashMap<u32, (i64, u64)>,
     /// Series whose record this batch carries.
     unlogged: HashSet<u32>,
+}
+
+impl HeadAppender<'_> {
+    /// Checks and stages one sample for a resolved series, under a single lock of the series (the
+    /// path every sample of a steady-state scrape takes). `None` when `verify` finds the ref's label
+    /// hash does not match the series (a stale or foreign hint): the caller looks the labels up.
+    #[allow(clippy::too_many_arguments)]
+    fn append_to(
+        &mut self,
+        r: u32,
+        hash: u32,
+        series: Arc<Mutex<MemSeries>>,
+        verify: bool,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<SeriesRef, AppendError>> {
+        let guard = lock(&series);
+        if verify && guard.hash32 != hash {
+            return None;
+        }
+        if !guard.logged && self.unlogged.insert(r) {
+            self.new_series.push(SeriesRecord {
+                r: u64::from(r),
+                labels: labels.clone(),
+            });
+        }
+        let check = match self.newest.get(&r) {
+            Some(&(lt, _)) if t < lt => Err(AppendError::OutOfOrder),
+            Some(&(lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
+            Some(_) => Ok(()),
+            None => guard.check(t, v),
+        }
+        .and_then(|()| {
+            // A chunk that cannot be moved to disk (full disk) keeps growing; stop before the
+            // 16-bit sample count of the XOR header would overflow.
+            if guard.open.num_samples() >= 8 * MAX_SAMPLES_PER_CHUNK {
+                Err(AppendError::Storage(
+                    "head chunk cannot be written to disk".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        drop(guard);
+        let stats = &self.head.stats;
+        match check {
+            Err(AppendError::OutOfOrder) => {
+                stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(AppendError::OutOfOrder));
+            }
+            Err(AppendError::DuplicateSample) => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(AppendError::DuplicateSample));
+            }
+            Err(e) => return Some(Err(e)),
+            Ok(()) => {}
+        }
+        self.newest.insert(r, (t, v.to_bits()));
+        self.samples.push(SampleRecord {
+            r: u64::from(r),
+            t,
+            v,
+        });
+        self.targets.push(series);
+        Some(Ok(to_ref(r, hash)))
+    }
 }
 
 impl Appender for HeadAppender<'_> {
@@ -547,51 +617,20 @@ impl Appender for HeadAppender<'_> {
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
         let head = self.head;
-        let hinted = hint.and_then(|h| {
+        if let Some(h) = hint {
             let (r, hash) = (h.0 as u32, (h.0 >> 32) as u32);
-            let series = head.get(r)?;
-            let matches = lock(&series).hash32 == hash;
-            matches.then_some((r, hash, series))
-        });
-        let (r, hash, series) = match hinted {
-            Some(x) => x,
-            None => {
-                let (r, hash) = head.get_or_create(labels)?;
-                let series = head
-                    .get(r)
-                    .ok_or_else(|| AppendError::Storage("series vanished".into()))?;
-                (r, hash, series)
+            if let Some(series) = head.get(r)
+                && let Some(result) = self.append_to(r, hash, series, true, labels, t, v)
+            {
+                return result;
             }
-        };
-        let ms = lock(&series);
-        if !ms.logged && self.unlogged.insert(r) {
-            self.new_series.push(SeriesRecord {
-                r: u64::from(r),
-                labels: labels.clone(),
-            });
         }
-        let check = match self.newest.get(&r) {
-            Some(&(lt, _)) if t < lt => Err(AppendError::OutOfOrder),
-            Some(&(lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
-            Some(_) => Ok(()),
-            None => ms.check(t, v),
-        };
-        drop(ms);
-        if let Err(e) = check {
-            let counter = match e {
-                AppendError::OutOfOrder => &head.stats.out_of_order,
-                _ => &head.stats.duplicates,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
-        }
-        self.newest.insert(r, (t, v.to_bits()));
-        self.samples.push(SampleRecord {
-            r: u64::from(r),
-            t,
-            v,
-        });
-        Ok(to_ref(r, hash))
+        let (r, hash) = head.get_or_create(labels)?;
+        let series = head
+            .get(r)
+            .ok_or_else(|| AppendError::Storage("series vanished".into()))?;
+        self.append_to(r, hash, series, false, labels, t, v)
+            .unwrap_or_else(|| Err(AppendError::Storage("series changed under append".into())))
     }
 
     fn commit(self: Box<Self>) -> Result<(), AppendError> {
@@ -613,16 +652,18 @@ impl Appender for HeadAppender<'_> {
         let Some(Record::Samples(samples)) = records.pop() else {
             return Ok(());
         };
-        for s in &samples {
-            let Some(series) = head.get(s.r as u32) else {
-                continue;
-            };
-            let mut ms = lock(&series);
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        for (s, series) in samples.iter().zip(&self.targets) {
+            let mut ms = lock(series);
             // Another batch may have advanced the series since `append` checked it.
             if ms.check(s.t, s.v).is_ok() {
                 head.apply(s.r as u32, &mut ms, s.t, s.v);
+                mint = mint.min(s.t);
+                maxt = maxt.max(s.t);
             }
         }
+        head.min_time.fetch_min(mint, Ordering::Relaxed);
+        head.max_time.fetch_max(maxt, Ordering::Relaxed);
         head.stats
             .samples_appended
             .fetch_add(samples.len() as u64, Ordering::Relaxed);

@@ -268,12 +268,18 @@ impl ChunkDiskMapper {
     /// Deletes files whose every chunk ends before `cutoff`, except the one being written.
     /// Queries still holding a chunk of a deleted file keep reading it; the OS frees it after.
     pub(crate) fn delete_files_before(&self, cutoff: i64) -> Result<usize, HeadChunksError> {
-        let writer_seq = self
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|w| w.seq);
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // The file being written goes too once everything in it is old (e.g. after the whole head
+        // was flushed to blocks); the next chunk starts a new file.
+        let writer_done = writer.as_ref().is_some_and(|w| {
+            let file_maxt = self.file_maxt.lock().unwrap_or_else(|e| e.into_inner());
+            file_maxt.get(&w.seq).is_none_or(|m| *m < cutoff)
+        });
+        if writer_done {
+            *writer = None;
+        }
+        let writer_seq = writer.as_ref().map(|w| w.seq);
+        drop(writer);
         let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
         let mut file_maxt = self.file_maxt.lock().unwrap_or_else(|e| e.into_inner());
         let doomed: Vec<u32> = files

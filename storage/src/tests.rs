@@ -327,6 +327,8 @@ fn flush_head_writes_blocks_now_and_backfilled_overlaps_merge() {
     let written = s.flush_head().unwrap();
     assert_eq!(written.len(), 2);
     assert_eq!(s.num_series(), 0);
+    // Nothing of the head is left on disk: its chunk files went with it.
+    assert_eq!(std::fs::read_dir(d.join("chunks_head")).unwrap().count(), 0);
     assert_eq!(seconds(&s, "a"), (0..150).collect::<Vec<_>>());
     // Backfill odd seconds of an older stretch again plus new ones: overlapping blocks merge.
     let mut app = s.appender();
