@@ -187,6 +187,41 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
+/// Configuration keys whose values Prometheus treats as secrets (its `Secret` type).
+const SECRET_KEYS: [&str; 5] = [
+    "password",
+    "bearer_token",
+    "credentials",
+    "client_secret",
+    "secret_key",
+];
+
+/// Replaces the values of secret keys in configuration YAML with `<secret>`, as Prometheus shows
+/// secrets in `/api/v1/status/config`. Works line by line on `key: value` pairs, which is how
+/// these keys are written in practice (flow-style maps with secrets are not rewritten).
+pub fn mask_secrets(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len());
+    for line in yaml.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let ending = &line[body.len()..];
+        let indent_len = body.len() - body.trim_start_matches([' ', '-', '\t']).len();
+        let (indent, rest) = body.split_at(indent_len);
+        match rest.split_once(':') {
+            Some((key, value))
+                if SECRET_KEYS.contains(&key.trim().trim_matches(['"', '\'']))
+                    && !value.trim().is_empty() =>
+            {
+                out.push_str(indent);
+                out.push_str(key);
+                out.push_str(": <secret>");
+                out.push_str(ending);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -408,3 +408,16 @@ async fn gzip_when_accepted() {
         .expect("gunzip");
     assert!(text.starts_with("{\"status\":\"success\""));
 }
+
+#[test]
+fn secrets_are_masked_in_the_shown_config() {
+    let yaml = "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password: hunter2\n    authorization:\n      credentials_file: /x\n    bearer_token: abc\n";
+    let masked = crate::mask_secrets(yaml);
+    assert!(
+        !masked.contains("hunter2") && !masked.contains("abc"),
+        "{masked}"
+    );
+    assert!(masked.contains("      password: <secret>\n"));
+    assert!(masked.contains("credentials_file: /x"));
+    assert!(masked.contains("username: u"));
+}
