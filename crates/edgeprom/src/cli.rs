@@ -62,6 +62,22 @@ pub struct ServerFlags {
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
 
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub query_lookback_delta: String,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -77,6 +93,46 @@ pub struct ServerFlags {
     /// Accepted for compatibility with Prometheus command lines; edgeprom has no console libraries.
     #[arg(long = "web.console.libraries")]
     pub console_libraries: Option<String>,
+}
+
+impl ServerFlags {
+    /// Every flag and its value, named as on the command line, for `/api/v1/status/flags`.
+    pub fn to_map(&self) -> std::collections::BTreeMap<String, String> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
+            ("config.file", self.config_file.display().to_string()),
+            ("storage.tsdb.path", self.storage_path.display().to_string()),
+            ("web.listen-address", self.listen_address.clone()),
+            ("storage.tsdb.retention.time", self.retention_time.clone()),
+            ("storage.tsdb.retention.size", self.retention_size.clone()),
+            (
+                "storage.tsdb.min-block-duration",
+                self.min_block_duration.clone(),
+            ),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            ("query.timeout", self.query_timeout.clone()),
+            (
+                "query.max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "log.level",
+                format!("{:?}", self.log_level).to_ascii_lowercase(),
+            ),
+            (
+                "log.format",
+                format!("{:?}", self.log_format).to_ascii_lowercase(),
+            ),
+            ("web.console.templates", opt(&self.console_templates)),
+            ("web.console.libraries", opt(&self.console_libraries)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }
 
 /// Log severities, as Prometheus names them.

@@ -25,7 +25,8 @@ use crate::cli::{LogFormat, LogLevel, ServerFlags};
 struct App {
     config_file: PathBuf,
     lifecycle: bool,
-    manager: Manager,
+    manager: Arc<Manager>,
+    api: Arc<edgeprom_api::Api>,
     registry: Registry,
     reload_lock: tokio::sync::Mutex<()>,
     last_reload_ok: Gauge,
@@ -116,6 +117,16 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Flag("storage.tsdb.retention.size", e))?;
     let block_range = edgeprom_config::Duration::parse(&flags.min_block_duration)
         .map_err(|e| ServeError::Flag("storage.tsdb.min-block-duration", e.to_string()))?;
+    let query_timeout = edgeprom_config::Duration::parse(&flags.query_timeout)
+        .map_err(|e| ServeError::Flag("query.timeout", e.to_string()))?;
+    let lookback_delta = edgeprom_config::Duration::parse(&flags.query_lookback_delta)
+        .map_err(|e| ServeError::Flag("query.lookback-delta", e.to_string()))?;
+    if flags.query_max_concurrency == 0 {
+        return Err(ServeError::Flag(
+            "query.max-concurrency",
+            "must be at least 1".into(),
+        ));
+    }
 
     let config = Config::load(&flags.config_file)?;
     let storage = Arc::new(Storage::open(
@@ -160,8 +171,22 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     registry.register_collector(Box::new(crate::storage_metrics::StorageCollector(
         storage.clone(),
     )));
-    let manager = Manager::new(storage.clone(), scrape_metrics);
+    let manager = Arc::new(Manager::new(storage.clone(), scrape_metrics));
     manager.apply_config(&config);
+    let api = Arc::new(edgeprom_api::Api::new(
+        storage.clone(),
+        Some(manager.clone()),
+        edgeprom_api::ApiOptions {
+            max_samples: flags.query_max_samples,
+            timeout: query_timeout.as_std(),
+            max_concurrency: flags.query_max_concurrency,
+            lookback_delta: lookback_delta.as_std(),
+            enable_admin_api: flags.enable_admin_api,
+            flags: flags.to_map(),
+            storage_retention: flags.retention_time.clone(),
+        },
+    ));
+    api.set_config_status(config_status(&flags.config_file, &config));
     last_reload_ok.set(1);
     last_reload_time.set(unix_now());
     tracing::info!(file = %flags.config_file.display(), jobs = config.scrape_configs.len(), "configuration loaded");
@@ -170,6 +195,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         config_file: flags.config_file.clone(),
         lifecycle: flags.enable_lifecycle,
         manager,
+        api: api.clone(),
         registry,
         reload_lock: tokio::sync::Mutex::new(()),
         last_reload_ok,
@@ -191,7 +217,8 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
-    let server = axum::serve(listener, routes(app.clone())).with_graceful_shutdown(async move {
+    let router = routes(app.clone()).merge(edgeprom_api::router(api));
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         tokio::select! {
             _ = termination_signal() => tracing::info!("received termination signal"),
             _ = shutdown_app.quit.notified() => tracing::info!("received /-/quit"),
@@ -270,6 +297,8 @@ async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
     match Config::load(&app.config_file) {
         Ok(cfg) => {
             app.manager.apply_config(&cfg);
+            app.api
+                .set_config_status(config_status(&app.config_file, &cfg));
             app.last_reload_ok.set(1);
             app.last_reload_time.set(unix_now());
             tracing::info!(file = %app.config_file.display(), "configuration reloaded");
@@ -277,9 +306,24 @@ async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
         }
         Err(e) => {
             app.last_reload_ok.set(0);
+            app.api.set_reload_failed();
             tracing::error!(error = %e, "reloading configuration failed; keeping the running one");
             Err(e)
         }
+    }
+}
+
+/// What `/api/v1/status/config` and `/federate` see of a configuration just loaded.
+fn config_status(file: &std::path::Path, cfg: &Config) -> edgeprom_api::ConfigStatus {
+    // The text as written, with secret values hidden as Prometheus hides them.
+    let yaml = std::fs::read_to_string(file)
+        .map(|t| edgeprom_api::mask_secrets(&t))
+        .unwrap_or_default();
+    edgeprom_api::ConfigStatus {
+        yaml,
+        external_labels: cfg.global.external_labels.clone(),
+        reload_success: true,
+        last_config_time: SystemTime::now(),
     }
 }
 

@@ -1,0 +1,11 @@
+//! `/api/v1/parse_query`: the query's syntax tree as JSON, in the shape of Prometheus's.
+
+use crate::{ApiError, ApiResult, Params, Success};
+
+/// `GET|POST /api/v1/parse_query`.
+pub(crate) async fn handler(p: Params) -> ApiResult {
+    let query = p.get("query").unwrap_or("");
+    let expr = promql_parser::parser::parse(query).map_err(|e| ApiError::bad_param("query", e))?;
+    let tree = serde_json::to_value(&expr).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Success::json(&tree))
+}

@@ -1,0 +1,251 @@
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use edgeprom_storage::Storage;
+use edgeprom_storage::index::{MatchType, Matcher};
+use promql_parser::label::MatchOp;
+use promql_parser::parser::Expr;
+
+use crate::params::{MAX_TIME, MIN_TIME};
+use crate::response::labels_json;
+use crate::{Api, ApiError, ApiResult, Params, Success};
+
+const TRUNCATED: &str = "results truncated due to limit";
+
+/// Parses `match[]` selectors into matcher sets, one per selector (and per `or` branch).
+pub(crate) fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut sets = Vec::new();
+    for s in p.all("match[]") {
+        let bad = |m: String| ApiError::bad_param("match[]", m);
+        let Expr::VectorSelector(vs) = promql_parser::parser::parse(s).map_err(bad)? else {
+            return Err(bad(format!(
+                "1:1: parse error: expected type instant vector selector in {s}"
+            )));
+        };
+        let mut groups = Vec::new();
+        if !vs.matchers.matchers.is_empty() || vs.matchers.or_matchers.is_empty() {
+            groups.push(vs.matchers.matchers.clone());
+        }
+        groups.extend(vs.matchers.or_matchers.iter().cloned());
+        for g in groups {
+            let mut set = Vec::with_capacity(g.len() + 1);
+            for m in &g {
+                let kind = match m.op {
+                    MatchOp::Equal => MatchType::Equal,
+                    MatchOp::NotEqual => MatchType::NotEqual,
+                    MatchOp::Re(_) => MatchType::Regex,
+                    MatchOp::NotRe(_) => MatchType::NotRegex,
+                };
+                set.push(Matcher::new(kind, &m.name, &m.value).map_err(|e| bad(e.to_string()))?);
+            }
+            if let Some(name) = &vs.name
+                && !g.iter().any(|m| m.name == "__name__")
+            {
+                set.push(
+                    Matcher::new(MatchType::Equal, "__name__", name)
+                        .map_err(|e| bad(e.to_string()))?,
+                );
+            }
+            sets.push(set);
+        }
+    }
+    Ok(sets)
+}
+
+/// Matches every series: all have a metric name.
+fn all_series() -> Result<Vec<Matcher>, ApiError> {
+    Matcher::new(MatchType::Regex, "__name__", ".+")
+        .map(|m| vec![m])
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+struct Window {
+    start: i64,
+    end: i64,
+    /// Whether the request named a time range (otherwise the storage indexes answer directly).
+    given: bool,
+}
+
+fn window(p: &Params) -> Result<Window, ApiError> {
+    let start = p.time("start", MIN_TIME)?;
+    let end = p.time("end", MAX_TIME)?;
+    if end < start {
+        return Err(ApiError::bad_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    Ok(Window {
+        start,
+        end,
+        given: p.get("start").is_some() || p.get("end").is_some(),
+    })
+}
+
+/// Runs storage reads off the async threads: a large index walk must not stall other requests.
+async fn blocking<T: Send + 'static>(
+    api: &Arc<Api>,
+    f: impl FnOnce(&Storage) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let storage = api.storage.clone();
+    tokio::task::spawn_blocking(move || f(&storage))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn truncate<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        return (items, vec![TRUNCATED.to_string()]);
+    }
+    (items, Vec::new())
+}
+
+fn string_list(items: Vec<String>, warnings: Vec<String>) -> Success {
+    Success {
+        warnings,
+        ..Success::json(&serde_json::Value::from(items))
+    }
+}
+
+/// `GET|POST /api/v1/series`: label sets of series matching any `match[]` in the range.
+pub(crate) async fn series(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
+    if p.all("match[]").is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let sets = match_sets(&p)?;
+    let w = window(&p)?;
+    let limit = p.limit()?;
+    let all = blocking(&api, move |s| {
+        let mut out = BTreeSet::new();
+        for set in &sets {
+            out.extend(s.select(set, w.start, w.end).into_iter().map(|d| d.labels));
+        }
+        out
+    })
+    .await?;
+    let (list, warnings) = truncate(all.into_iter().collect(), limit);
+    let data: Vec<serde_json::Value> = list.iter().map(labels_json).collect();
+    Ok(Success {
+        warnings,
+        ..Success::json(&serde_json::Value::from(data))
+    })
+}
+
+/// `GET|POST /api/v1/labels`: label names of series matching `match[]` (all when absent).
+pub(crate) async fn labels(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
+    let sets = match_sets(&p)?;
+    let w = window(&p)?;
+    let limit = p.limit()?;
+    let all = all_series()?;
+    let names = blocking(&api, move |s| {
+        let sets = if sets.is_empty() { vec![all] } else { sets };
+        let mut out = BTreeSet::new();
+        for set in &sets {
+            if w.given {
+                for d in s.select(set, w.start, w.end) {
+                    out.extend(d.labels.iter().map(|l| l.name.clone()));
+                }
+            } else {
+                out.extend(s.label_names(set));
+            }
+        }
+        out.into_iter().collect::<Vec<_>>()
+    })
+    .await?;
+    let (list, warnings) = truncate(names, limit);
+    Ok(string_list(list, warnings))
+}
+
+/// `GET /api/v1/label/<name>/values`: values of one label on series matching `match[]`.
+pub(crate) async fn label_values(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> ApiResult {
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!(
+            "invalid label name: \"{name}\""
+        )));
+    }
+    let sets = match_sets(&p)?;
+    let w = window(&p)?;
+    let limit = p.limit()?;
+    let all = all_series()?;
+    let values = blocking(&api, move |s| {
+        let sets = if sets.is_empty() { vec![all] } else { sets };
+        let mut out = BTreeSet::new();
+        for set in &sets {
+            if w.given {
+                for d in s.select(set, w.start, w.end) {
+                    if let Some(v) = d.labels.get(&name) {
+                        out.insert(v.to_string());
+                    }
+                }
+            } else {
+                out.extend(s.label_values(&name, set));
+            }
+        }
+        out.into_iter().collect::<Vec<_>>()
+    })
+    .await?;
+    let (list, warnings) = truncate(values, limit);
+    Ok(string_list(list, warnings))
+}
+
+/// Undoes Prometheus's `U__` label-name escaping (`_` → `_` pairs, `_<hex>_` → code point), which
+/// Grafana applies to names that are not valid legacy identifiers.
+fn unescape_label_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let hex: String = chars.by_ref().take_while(|&c| c != '_').collect();
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(decoded) => out.push(decoded),
+            // Not a valid escape: Prometheus keeps the name as given.
+            None => return name.to_string(),
+        }
+    }
+    out
+}
+
+/// `GET /api/v1/metadata`: HELP/TYPE/UNIT per metric. The scraper does not keep metadata yet, so
+/// the answer is Prometheus's shape with no entries (the parameters are still checked).
+pub(crate) async fn metadata(p: Params) -> ApiResult {
+    p.limit()?;
+    if let Some(v) = p.get("limit_per_metric") {
+        v.parse::<i64>().map_err(|_| {
+            ApiError::bad_data(format!("cannot parse \"{v}\" to a valid limit_per_metric"))
+        })?;
+    }
+    Ok(Success::raw("{}".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_label_names_decode() {
+        assert_eq!(unescape_label_name("job"), "job");
+        assert_eq!(unescape_label_name("U__my_2e_label"), "my.label");
+        assert_eq!(unescape_label_name("U__a__b"), "a_b");
+        assert_eq!(unescape_label_name("U__x_zz_"), "U__x_zz_");
+    }
+}

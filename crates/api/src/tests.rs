@@ -1,0 +1,423 @@
+//! Router tests over a real storage in a temporary directory.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use edgeprom_model::{Appendable, Labels};
+use edgeprom_storage::Storage;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::{Api, ApiOptions, router};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    api: Arc<Api>,
+}
+
+/// Series `up{job="a",instance="x"}` = 1 and `up{job="b",instance="y"}` = 0 every 15 s from 0 to
+/// 600 s, plus `weird` with NaN/±Inf values at 0, 15, 30 s.
+fn fixture(options: ApiOptions) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = Arc::new(Storage::open(dir.path(), Default::default()).expect("open storage"));
+    {
+        let mut app = storage.appender();
+        let a = Labels::from_pairs([("__name__", "up"), ("instance", "x"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("instance", "y"), ("job", "b")]);
+        for i in 0..=40 {
+            app.append(None, &a, i * 15_000, 1.0).expect("append");
+            app.append(None, &b, i * 15_000, 0.0).expect("append");
+        }
+        let w = Labels::from_pairs([("__name__", "weird"), ("job", "a")]);
+        for (i, v) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY]
+            .into_iter()
+            .enumerate()
+        {
+            app.append(None, &w, i as i64 * 15_000, v).expect("append");
+        }
+        app.commit().expect("commit");
+    }
+    Fixture {
+        _dir: dir,
+        api: Arc::new(Api::new(storage, None, options)),
+    }
+}
+
+async fn call(f: &Fixture, method: Method, uri: &str, form: Option<&str>) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match form {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = router(f.api.clone())
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn get_json(f: &Fixture, uri: &str) -> (StatusCode, Value) {
+    let (s, b) = call(f, Method::GET, uri, None).await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+}
+
+async fn post_json(f: &Fixture, uri: &str, form: &str) -> (StatusCode, Value) {
+    let (s, b) = call(f, Method::POST, uri, Some(form)).await;
+    (s, serde_json::from_str(&b).unwrap_or(Value::String(b)))
+}
+
+#[tokio::test]
+async fn grafana_health_check_is_exact() {
+    let f = fixture(ApiOptions::default());
+    let (s, body) = call(
+        &f,
+        Method::POST,
+        "/api/v1/query",
+        Some("query=1%2B1&time=4"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#
+    );
+    let (s, body) = call(&f, Method::GET, "/api/v1/query?query=1%2B1&time=4", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains(r#""result":[4,"2"]"#), "{body}");
+}
+
+#[tokio::test]
+async fn instant_vector_with_labels_and_float_time() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(&f, "/api/v1/query?query=up&time=100.5").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(
+        v["data"]["result"],
+        json!([
+            {"metric": {"__name__": "up", "instance": "x", "job": "a"}, "value": [100.5, "1"]},
+            {"metric": {"__name__": "up", "instance": "y", "job": "b"}, "value": [100.5, "0"]},
+        ])
+    );
+    assert!(v.get("warnings").is_none());
+}
+
+#[tokio::test]
+async fn rfc3339_time_and_special_values_as_strings() {
+    let f = fixture(ApiOptions::default());
+    for (t, want) in [
+        ("0", "NaN"),
+        ("15", "+Inf"),
+        ("1970-01-01T00:00:30Z", "-Inf"),
+    ] {
+        let (s, v) = get_json(&f, &format!("/api/v1/query?query=weird&time={t}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["data"]["result"][0]["value"][1], want, "{v}");
+    }
+}
+
+#[tokio::test]
+async fn range_query_matrix_with_duration_step() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = post_json(
+        &f,
+        "/api/v1/query_range",
+        "query=up%7Bjob%3D%22a%22%7D&start=0&end=60&step=30s&unknown=1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert_eq!(
+        v["data"]["result"][0]["values"],
+        json!([[0, "1"], [30, "1"], [60, "1"]])
+    );
+}
+
+#[tokio::test]
+async fn range_query_errors_are_prometheus_shaped() {
+    let f = fixture(ApiOptions::default());
+    let cases = [
+        (
+            "query=up&start=0&end=100000&step=1",
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ),
+        (
+            "query=up&start=10&end=0&step=1",
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ),
+        (
+            "query=up&start=0&end=10&step=0",
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ),
+        (
+            "query=up&start=x&end=10&step=1",
+            "invalid parameter \"start\": cannot parse \"x\" to a valid timestamp",
+        ),
+        (
+            "query=up&start=0&end=10&step=abc",
+            "invalid parameter \"step\": cannot parse \"abc\" to a valid duration",
+        ),
+    ];
+    for (form, msg) in cases {
+        let (s, v) = post_json(&f, "/api/v1/query_range", form).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{form}");
+        assert_eq!(
+            v,
+            json!({"status": "error", "errorType": "bad_data", "error": msg})
+        );
+    }
+    // Exactly 11,000 steps is still allowed.
+    let (s, _) = post_json(
+        &f,
+        "/api/v1/query_range",
+        "query=1&start=0&end=11000&step=1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_query_is_400_and_too_many_samples_422() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(&f, "/api/v1/query?query=sum(").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "bad_data");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("invalid parameter \"query\": "))
+    );
+
+    let f = fixture(ApiOptions {
+        max_samples: 1,
+        ..ApiOptions::default()
+    });
+    let (s, v) = get_json(&f, "/api/v1/query?query=up%5B10m%5D&time=600").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errorType"], "execution");
+}
+
+#[tokio::test]
+async fn wrong_method_is_405() {
+    let f = fixture(ApiOptions::default());
+    for (m, uri) in [
+        (Method::DELETE, "/api/v1/query"),
+        (Method::PUT, "/api/v1/query_range"),
+        (Method::POST, "/api/v1/label/job/values"),
+        (Method::POST, "/api/v1/status/buildinfo"),
+        (Method::GET, "/api/v1/admin/tsdb/snapshot"),
+    ] {
+        let (s, _) = call(&f, m.clone(), uri, None).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn series_labels_and_values_with_matchers_and_limit() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = post_json(
+        &f,
+        "/api/v1/series",
+        "match%5B%5D=up&match%5B%5D=weird&start=0&end=600",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["data"][2], json!({"__name__": "weird", "job": "a"}));
+
+    let (s, v) = get_json(&f, "/api/v1/series").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"], "no match[] parameter provided");
+
+    let (_, v) = post_json(&f, "/api/v1/labels", "start=0&end=600").await;
+    assert_eq!(v["data"], json!(["__name__", "instance", "job"]));
+    let (_, v) = get_json(&f, "/api/v1/labels?match[]=weird").await;
+    assert_eq!(v["data"], json!(["__name__", "job"]));
+
+    let (_, v) = get_json(
+        &f,
+        "/api/v1/label/__name__/values?start=0&end=600&limit=40000",
+    )
+    .await;
+    assert_eq!(v["data"], json!(["up", "weird"]));
+    let (_, v) = get_json(
+        &f,
+        "/api/v1/label/job/values?match[]=up%7Binstance%3D%22y%22%7D",
+    )
+    .await;
+    assert_eq!(v["data"], json!(["b"]));
+    let (_, v) = get_json(&f, "/api/v1/label/job/values?limit=1").await;
+    assert_eq!(v["data"], json!(["a"]));
+    assert_eq!(v["warnings"], json!(["results truncated due to limit"]));
+
+    // Series outside the requested window are not reported.
+    let (_, v) = get_json(&f, "/api/v1/label/__name__/values?start=1000&end=2000").await;
+    assert_eq!(v["data"], json!([]));
+
+    let (s, v) = get_json(&f, "/api/v1/labels?match[]=sum(up)").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+#[tokio::test]
+async fn stub_free_metadata_shapes() {
+    let f = fixture(ApiOptions::default());
+    for (uri, data) in [
+        ("/api/v1/metadata", json!({})),
+        ("/api/v1/targets/metadata", json!([])),
+        ("/api/v1/rules", json!({"groups": []})),
+        ("/api/v1/alerts", json!({"alerts": []})),
+        (
+            "/api/v1/query_exemplars?query=test&start=1712345670000&end=1712345679000",
+            json!([]),
+        ),
+        (
+            "/api/v1/targets",
+            json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}}),
+        ),
+    ] {
+        let (s, v) = get_json(&f, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+        assert_eq!(v, json!({"status": "success", "data": data}), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn buildinfo_has_a_version_and_no_features() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(&f, "/api/v1/status/buildinfo").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["data"]["version"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("3."))
+    );
+    assert!(v["data"].get("features").is_none());
+    for k in ["revision", "branch", "buildUser", "buildDate", "goVersion"] {
+        assert!(v["data"][k].is_string(), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn format_and_parse_query() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(
+        &f,
+        "/api/v1/format_query?query=sum(rate(up%5B5m%5D))by(job)",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], "sum by (job) (rate(up[5m]))");
+    let (s, v) = post_json(&f, "/api/v1/parse_query", "query=up%7Bjob%3D%22a%22%7D").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["type"], "vectorSelector");
+    assert_eq!(v["data"]["name"], "up");
+    let (s, _) = get_json(&f, "/api/v1/format_query?query=sum(").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn status_endpoints_answer() {
+    let mut flags = std::collections::BTreeMap::new();
+    flags.insert("query.timeout".to_string(), "2m".to_string());
+    let f = fixture(ApiOptions {
+        flags,
+        ..ApiOptions::default()
+    });
+    let (_, v) = get_json(&f, "/api/v1/status/flags").await;
+    assert_eq!(v["data"], json!({"query.timeout": "2m"}));
+    let (_, v) = get_json(&f, "/api/v1/status/tsdb").await;
+    assert_eq!(v["data"]["headStats"]["numSeries"], 3);
+    assert_eq!(
+        v["data"]["seriesCountByMetricName"][0],
+        json!({"name": "up", "value": 2})
+    );
+    let (_, v) = get_json(&f, "/api/v1/status/runtimeinfo").await;
+    assert_eq!(v["data"]["reloadConfigSuccess"], true);
+    assert_eq!(v["data"]["storageRetention"], "15d");
+    let (_, v) = get_json(&f, "/api/v1/status/walreplay").await;
+    assert_eq!(v["data"]["current"], v["data"]["max"]);
+    let (_, v) = get_json(&f, "/api/v1/status/config").await;
+    assert!(v["data"]["yaml"].is_string());
+}
+
+#[tokio::test]
+async fn federate_latest_samples_as_text() {
+    let f = fixture(ApiOptions {
+        // The fixture's samples are from 1970; look back far enough to reach them.
+        lookback_delta: std::time::Duration::from_secs(100 * 365 * 86_400),
+        ..ApiOptions::default()
+    });
+    let (s, body) = call(&f, Method::GET, "/federate?match[]=up", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        "# TYPE up untyped\nup{instance=\"x\",job=\"a\"} 1 600000\nup{instance=\"y\",job=\"b\"} 0 600000\n"
+    );
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_flag_and_refuse_what_they_cannot_do() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = post_json(&f, "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["error"], "admin APIs disabled");
+
+    let f = fixture(ApiOptions {
+        enable_admin_api: true,
+        ..ApiOptions::default()
+    });
+    let (s, v) = post_json(&f, "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let name = v["data"]["name"].as_str().expect("snapshot name");
+    let snap = f.api.storage.dir().join("snapshots").join(name);
+    let blocks: Vec<_> = std::fs::read_dir(&snap).expect("snapshot dir").collect();
+    assert_eq!(blocks.len(), 1, "the head written as one block");
+    let (s, v) = post_json(&f, "/api/v1/admin/tsdb/delete_series", "match%5B%5D=up").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["errorType"], "unavailable");
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let f = fixture(ApiOptions::default());
+    let req = Request::builder()
+        .uri("/api/v1/query_range?query=up&start=0&end=600&step=1")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .expect("request");
+    let resp = router(f.api.clone()).oneshot(req).await.expect("response");
+    assert_eq!(
+        resp.headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let mut text = String::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    assert!(text.starts_with("{\"status\":\"success\""));
+}
+
+#[test]
+fn secrets_are_masked_in_the_shown_config() {
+    let yaml = "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password: hunter2\n    authorization:\n      credentials_file: /x\n    bearer_token: abc\n";
+    let masked = crate::mask_secrets(yaml);
+    assert!(
+        !masked.contains("hunter2") && !masked.contains("abc"),
+        "{masked}"
+    );
+    assert!(masked.contains("      password: <secret>\n"));
+    assert!(masked.contains("credentials_file: /x"));
+    assert!(masked.contains("username: u"));
+}
