@@ -47,6 +47,8 @@ pub struct ApiOptions {
     pub max_concurrency: usize,
     /// Default lookback of instant selectors (`--query.lookback-delta`).
     pub lookback_delta: Duration,
+    /// Experimental PromQL functions allowed (`--enable-feature=promql-experimental-functions`).
+    pub experimental_functions: bool,
     /// Whether the admin endpoints answer (`--web.enable-admin-api`).
     pub enable_admin_api: bool,
     /// Flag names (without `--`) and values, for `/api/v1/status/flags`.
@@ -62,6 +64,7 @@ impl Default for ApiOptions {
             timeout: Duration::from_secs(120),
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
+            experimental_functions: false,
             enable_admin_api: false,
             flags: BTreeMap::new(),
             storage_retention: "15d".into(),

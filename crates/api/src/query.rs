@@ -117,6 +117,7 @@ fn engine(api: &Api, p: &Params) -> Result<Engine, ApiError> {
         lookback_delta,
         max_samples: api.options.max_samples,
         timeout,
+        experimental_functions: api.options.experimental_functions,
         ..EngineOptions::default()
     }))
 }

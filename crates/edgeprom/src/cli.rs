@@ -74,6 +74,10 @@ pub struct ServerFlags {
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
 
+    /// Comma-separated feature flags to enable; known: promql-experimental-functions.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
+
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
@@ -118,6 +122,7 @@ impl ServerFlags {
                 self.query_max_concurrency.to_string(),
             ),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            ("enable-feature", self.enable_feature.join(",")),
             (
                 "log.level",
                 format!("{:?}", self.log_level).to_ascii_lowercase(),

@@ -100,6 +100,11 @@ enum ServeError {
 }
 
 async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
+    for feature in &flags.enable_feature {
+        if feature != "promql-experimental-functions" {
+            tracing::warn!(feature, "unknown feature flag ignored");
+        }
+    }
     for (flag, value) in [
         ("web.console.templates", &flags.console_templates),
         ("web.console.libraries", &flags.console_libraries),
@@ -181,6 +186,10 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             timeout: query_timeout.as_std(),
             max_concurrency: flags.query_max_concurrency,
             lookback_delta: lookback_delta.as_std(),
+            experimental_functions: flags
+                .enable_feature
+                .iter()
+                .any(|f| f == "promql-experimental-functions"),
             enable_admin_api: flags.enable_admin_api,
             flags: flags.to_map(),
             storage_retention: flags.retention_time.clone(),

@@ -91,6 +91,9 @@ pub struct EngineOptions {
     /// Step used by subqueries written without one (`x[5m:]`); Prometheus uses the global
     /// evaluation interval, 1m by default.
     pub default_subquery_step: Duration,
+    /// Whether experimental functions and aggregations (`limitk`, `sort_by_label`, …) may be used
+    /// (`--enable-feature=promql-experimental-functions`, as in Prometheus).
+    pub experimental_functions: bool,
 }
 
 impl Default for EngineOptions {
@@ -100,6 +103,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            experimental_functions: false,
         }
     }
 }
@@ -128,7 +132,7 @@ impl Engine {
         query: &str,
         ts_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = parse(query)?;
+        let expr = parse(query, &self.options)?;
         eval::run(&self.options, storage, &expr, ts_ms, ts_ms, 0, false)
     }
 
@@ -152,7 +156,7 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        let expr = parse(query)?;
+        let expr = parse(query, &self.options)?;
         eval::run(
             &self.options,
             storage,
@@ -166,6 +170,48 @@ impl Engine {
 }
 
 /// Parses a query, mapping the parser's message into [`QueryError::Parse`].
-fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
-    promql_parser::parser::parse(query).map_err(QueryError::Parse)
+fn parse(query: &str, options: &EngineOptions) -> Result<promql_parser::parser::Expr, QueryError> {
+    let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
+    if !options.experimental_functions {
+        refuse_experimental(&expr)?;
+    }
+    Ok(expr)
+}
+
+/// Prometheus refuses experimental functions at parse time unless the feature flag is on.
+fn refuse_experimental(e: &promql_parser::parser::Expr) -> Result<(), QueryError> {
+    use promql_parser::parser::Expr;
+    match e {
+        Expr::Call(c) => {
+            if c.func.experimental {
+                return Err(QueryError::Parse(format!(
+                    "function {:?} is not enabled",
+                    c.func.name
+                )));
+            }
+            c.args.args.iter().try_for_each(|a| refuse_experimental(a))
+        }
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string().to_lowercase();
+            if op == "limitk" || op == "limit_ratio" {
+                return Err(QueryError::Parse(
+                    "limitk() and limit_ratio() are experimental and must be enabled with --enable-feature=promql-experimental-functions".into(),
+                ));
+            }
+            refuse_experimental(&a.expr)?;
+            a.param.as_deref().map_or(Ok(()), refuse_experimental)
+        }
+        Expr::Unary(u) => refuse_experimental(&u.expr),
+        Expr::Binary(b) => {
+            refuse_experimental(&b.lhs)?;
+            refuse_experimental(&b.rhs)
+        }
+        Expr::Paren(p) => refuse_experimental(&p.expr),
+        Expr::Subquery(s) => refuse_experimental(&s.expr),
+        Expr::MatrixSelector(_)
+        | Expr::VectorSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => Ok(()),
+    }
 }

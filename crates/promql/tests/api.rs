@@ -77,3 +77,34 @@ fn max_samples_bounds_memory() {
         Err(QueryError::TooManySamples)
     );
 }
+
+#[test]
+fn experimental_functions_need_the_feature_flag() {
+    let (_d, st) = storage();
+    let off = Engine::default();
+    for q in [
+        "sort_by_label(up_total, \"job\")",
+        "limitk(1, up_total)",
+        "sum(limit_ratio(0.5, up_total))",
+    ] {
+        assert!(
+            matches!(
+                off.instant_query(&st, q, 300_000),
+                Err(QueryError::Parse(_))
+            ),
+            "{q} ran without the feature flag"
+        );
+    }
+    let on = Engine::new(EngineOptions {
+        experimental_functions: true,
+        ..EngineOptions::default()
+    });
+    assert!(
+        on.instant_query(&st, "limitk(1, up_total)", 300_000)
+            .is_ok()
+    );
+    assert!(
+        off.instant_query(&st, "sort_desc(up_total)", 300_000)
+            .is_ok()
+    );
+}

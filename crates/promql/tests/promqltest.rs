@@ -815,8 +815,10 @@ fn promqltest_corpus() {
         .collect();
     files.sort();
     let skips = load_skips();
+    // Prometheus's runner enables the experimental functions too.
     let engine = Engine::new(EngineOptions {
         max_samples: 50_000_000,
+        experimental_functions: true,
         ..EngineOptions::default()
     });
     let filter = std::env::var("PROMQLTEST_FILE").ok();
