@@ -18,8 +18,9 @@ pub(super) struct BitWriter {
 impl BitWriter {
     /// An empty chunk: just the zero sample count.
     pub(super) fn new() -> BitWriter {
-        // 128 bytes holds a 120-sample chunk of a regular counter without regrowing, as in Prometheus.
-        let mut buf = Vec::with_capacity(128);
+        // Start small and let it double: every series holds one open chunk, so at 460k series each
+        // byte of unused capacity is 460 kB of RSS; a few reallocations per 120 samples cost little.
+        let mut buf = Vec::with_capacity(32);
         buf.extend_from_slice(&[0, 0]);
         BitWriter {
             buf,
