@@ -110,6 +110,6 @@ row "Prometheus $(promtool --version 2>&1 | awk 'NR == 1 {print $3}') (promtool 
 row "VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || echo '?')" \
   "${vm_samples:-0}" "$vm_bytes" "$vm_secs" "data + indexdb after merge; cache/ $vm_cache B apart"
 row "edgeprom (blocks)" "${ep_samples:-0}" "$ep_bytes" "$ep_secs" \
-  "WAL $ep_wal B + head chunks $ep_chunks B; no blocks yet"
+  "whole data dir: blocks + WAL $ep_wal B + head chunks $ep_chunks B (head flushed to blocks)"
 echo
 echo "work dir: $work" >&2
