@@ -165,19 +165,7 @@ pub fn json_str(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-/// A sample value as Prometheus writes it: shortest round-trip decimal without exponent, and
-/// `NaN`, `+Inf`, `-Inf` spelled as Go's `strconv.FormatFloat` spells them.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
+pub use edgeprom_promql::format_value;
 
 /// A millisecond timestamp as a JSON number of seconds (`4`, `1.5`, `1.001`): exact, unlike a
 /// division in floating point.

@@ -275,18 +275,7 @@ pub(crate) fn eval_aggregate(
                 let mut m = g.members;
                 let top = id == token::T_TOPK;
                 // NaN sorts away from the interesting end in both directions.
-                m.sort_by(|a, b| {
-                    use std::cmp::Ordering;
-                    match (a.v.is_nan(), b.v.is_nan()) {
-                        (true, true) => Ordering::Equal,
-                        (true, false) => Ordering::Greater,
-                        (false, true) => Ordering::Less,
-                        _ => {
-                            let o = a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal);
-                            if top { o.reverse() } else { o }
-                        }
-                    }
-                });
+                m.sort_by(|a, b| crate::functions::cmp_nan_last(a.v, b.v, top));
                 m.truncate(k);
                 out.extend(m);
                 continue;

@@ -43,16 +43,19 @@ pub(crate) fn go_min(a: f64, b: f64) -> f64 {
     if a < b { a } else { b }
 }
 
-/// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)` for label values.
-pub(crate) fn fmt_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
+pub(crate) use crate::format_value as fmt_float;
+
+/// Orders sample values for sorting and top/bottom-k: NaN always last, whichever the direction.
+pub(crate) fn cmp_nan_last(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => {
+            let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
+        }
     }
 }
 
@@ -258,18 +261,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
         "sort" | "sort_desc" => {
             let mut v = ctx.eval_vector(arg(c, 0)?, t)?;
             let desc = name == "sort_desc";
-            v.sort_by(|a, b| {
-                use std::cmp::Ordering;
-                match (a.v.is_nan(), b.v.is_nan()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => Ordering::Greater,
-                    (false, true) => Ordering::Less,
-                    _ => {
-                        let o = a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal);
-                        if desc { o.reverse() } else { o }
-                    }
-                }
-            });
+            v.sort_by(|a, b| cmp_nan_last(a.v, b.v, desc));
             return Ok(Val::Vector(v));
         }
         "sort_by_label" | "sort_by_label_desc" => {

@@ -170,6 +170,21 @@ impl Engine {
 }
 
 /// Parses a query, mapping the parser's message into [`QueryError::Parse`].
+/// A sample value as Prometheus writes it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`): shortest
+/// round-trip decimal, and `NaN`, `+Inf`, `-Inf`. Used for label values the engine writes and for
+/// the API's JSON.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
 fn parse(query: &str, options: &EngineOptions) -> Result<promql_parser::parser::Expr, QueryError> {
     let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
     if !options.experimental_functions {
