@@ -31,6 +31,8 @@ struct MemSeries {
     /// Whether the WAL has the series record. A series is created at `append` but its record is
     /// written at commit; until then (or after a failed write) the next batch that uses it writes it.
     logged: bool,
+    /// `last` holds the newest timestamp from a chunk header but not yet its value (see `check`).
+    last_value_on_disk: bool,
 }
 
 impl MemSeries {
@@ -41,15 +43,32 @@ impl MemSeries {
             open: XorAppender::new(),
             last: None,
             logged: false,
+            last_value_on_disk: false,
         }
     }
 
-    fn check(&self, t: i64, v: f64) -> Result<(), AppendError> {
-        match self.last {
-            Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
-            Some((lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
-            _ => Ok(()),
+    /// Prometheus's order rules. After a restart the newest value may still be on disk only: it
+    /// is read back the first time a sample arrives at that same timestamp (rarely), not for every
+    /// series at start-up.
+    fn check(&mut self, t: i64, v: f64, chunks: &ChunkDiskMapper) -> Result<(), AppendError> {
+        let Some((lt, mut lv)) = self.last else {
+            return Ok(());
+        };
+        if t < lt {
+            return Err(AppendError::OutOfOrder);
         }
+        if t == lt && self.last_value_on_disk {
+            let newest = self.disk.last().and_then(|c| last_sample(chunks, *c));
+            if let Some((_, bits)) = newest {
+                lv = bits;
+                self.last = Some((lt, bits));
+            }
+            self.last_value_on_disk = false;
+        }
+        if t == lt && lv != v.to_bits() {
+            return Err(AppendError::DuplicateSample);
+        }
+        Ok(())
     }
 }
 
@@ -72,6 +91,13 @@ pub(crate) struct Head {
     min_time: AtomicI64,
     max_time: AtomicI64,
     pub(crate) stats: HeadStats,
+}
+
+/// The newest sample of a chunk on disk.
+fn last_sample(chunks: &ChunkDiskMapper, cref: ChunkRef) -> Option<(i64, u64)> {
+    let chunk = chunks.chunk(cref).ok()?;
+    let it = XorIterator::new(chunk.bytes()).ok()?;
+    it.last().map(|(t, v)| (t, v.to_bits()))
 }
 
 fn hash32(labels: &Labels) -> u32 {
@@ -134,7 +160,8 @@ impl Head {
                         if let (Some(first), Some(last)) = (disk.first(), disk.last()) {
                             head.min_time.fetch_min(first.mint, Ordering::Relaxed);
                             head.max_time.fetch_max(last.maxt, Ordering::Relaxed);
-                            ms.last = head.last_sample(last.cref);
+                            ms.last = Some((last.maxt, 0));
+                            ms.last_value_on_disk = true;
                         }
                         ms.disk = disk.iter().map(|c| c.cref).collect();
                     }
@@ -164,14 +191,6 @@ impl Head {
         Ok((head, report))
     }
 
-    /// The newest sample of a chunk on disk: after a restart it is the series' last sample until the
-    /// WAL replays newer ones, and the duplicate rule needs its value, not only its time.
-    fn last_sample(&self, cref: ChunkRef) -> Option<(i64, u64)> {
-        let chunk = self.chunks.chunk(cref).ok()?;
-        let it = XorIterator::new(chunk.bytes()).ok()?;
-        it.last().map(|(t, v)| (t, v.to_bits()))
-    }
-
     fn insert_series(&self, r: u32, labels: &Labels, ms: MemSeries) {
         let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
         let i = r as usize;
@@ -195,7 +214,7 @@ impl Head {
         if newest_on_disk.is_some_and(|(_, maxt)| s.t <= maxt) {
             return false;
         }
-        if ms.check(s.t, s.v).is_err() {
+        if ms.check(s.t, s.v, &self.chunks).is_err() {
             return false;
         }
         self.apply(s.r as u32, &mut ms, s.t, s.v);
@@ -556,7 +575,7 @@ impl HeadAppender<'_> {
         t: i64,
         v: f64,
     ) -> Option<Result<SeriesRef, AppendError>> {
-        let guard = lock(&series);
+        let mut guard = lock(&series);
         if verify && guard.hash32 != hash {
             return None;
         }
@@ -570,7 +589,7 @@ impl HeadAppender<'_> {
             Some(&(lt, _)) if t < lt => Err(AppendError::OutOfOrder),
             Some(&(lt, lv)) if t == lt && lv != v.to_bits() => Err(AppendError::DuplicateSample),
             Some(_) => Ok(()),
-            None => guard.check(t, v),
+            None => guard.check(t, v, &self.head.chunks),
         }
         .and_then(|()| {
             // A chunk that cannot be moved to disk (full disk) keeps growing; stop before the
@@ -656,7 +675,7 @@ impl Appender for HeadAppender<'_> {
         for (s, series) in samples.iter().zip(&self.targets) {
             let mut ms = lock(series);
             // Another batch may have advanced the series since `append` checked it.
-            if ms.check(s.t, s.v).is_ok() {
+            if ms.check(s.t, s.v, &head.chunks).is_ok() {
                 head.apply(s.r as u32, &mut ms, s.t, s.v);
                 mint = mint.min(s.t);
                 maxt = maxt.max(s.t);

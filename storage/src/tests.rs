@@ -344,3 +344,28 @@ fn flush_head_writes_blocks_now_and_backfilled_overlaps_merge() {
     let s = Storage::open(&d, small_blocks()).unwrap();
     assert_eq!(seconds(&s, "a"), expect);
 }
+
+#[test]
+fn after_a_restart_the_newest_value_on_disk_still_decides_duplicates() {
+    let d = dir("dup-disk");
+    {
+        let s = Storage::open(&d, options()).unwrap();
+        // Exactly one full chunk: it goes to disk and the open chunk is empty.
+        for i in 0..120i64 {
+            let mut app = s.appender();
+            app.append(None, &up("a"), i * 1000, i as f64).unwrap();
+            app.commit().unwrap();
+        }
+    }
+    let s = Storage::open(&d, options()).unwrap();
+    assert_eq!(s.open_report().samples_replayed, 0, "{:?}", s.open_report());
+    let mut app = s.appender();
+    assert!(matches!(
+        app.append(None, &up("a"), 119_000, 5.0),
+        Err(AppendError::DuplicateSample)
+    ));
+    app.append(None, &up("a"), 119_000, 119.0).unwrap();
+    app.append(None, &up("a"), 120_000, 120.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&s, &up("a")).len(), 121);
+}
