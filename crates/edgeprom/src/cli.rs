@@ -110,6 +110,33 @@ pub enum Command {
         #[command(subcommand)]
         what: Check,
     },
+    /// Serve the six Dynamo jobs from the built-in generator on loopback ports and run the
+    /// server scraping them with the platform's job names and intervals.
+    Demo(DemoFlags),
+}
+
+/// Flags of `edgeprom demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoFlags {
+    /// Base path for metrics storage; the generated `prometheus.yml` is written there too.
+    #[arg(long = "storage.tsdb.path", default_value = "data-demo/")]
+    pub storage_path: PathBuf,
+
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+
+    /// Simulated Dynamo backend workers (one GPU each).
+    #[arg(long = "demo.workers", default_value_t = 2)]
+    pub workers: usize,
+
+    /// Seed of the generator.
+    #[arg(long = "demo.seed", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
 }
 
 /// What `edgeprom check` checks.

@@ -1,6 +1,8 @@
-//! The `edgeprom` binary: the server (scrape → storage → HTTP) and its `check` tools.
+//! The `edgeprom` binary: the server (scrape → storage → HTTP), its `check` tools, and the
+//! fixture commands (`demo`, `record`, `replay`, `import`).
 
 mod cli;
+mod fixtures_cmd;
 mod server;
 mod storage_metrics;
 
@@ -14,6 +16,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Check {
             what: cli::Check::Config { files },
         }) => check_config(&files),
+        Some(cli::Command::Demo(flags)) => fixtures_cmd::demo(flags),
         None => server::run(cli.server),
     }
 }
