@@ -17,6 +17,9 @@ fn main() -> ExitCode {
             what: cli::Check::Config { files },
         }) => check_config(&files),
         Some(cli::Command::Demo(flags)) => fixtures_cmd::demo(flags),
+        Some(cli::Command::Record(flags)) => fixtures_cmd::record(flags),
+        Some(cli::Command::Replay(flags)) => fixtures_cmd::replay(flags),
+        Some(cli::Command::Generate(flags)) => fixtures_cmd::generate(flags),
         None => server::run(cli.server),
     }
 }
