@@ -122,6 +122,31 @@ pub enum Command {
     /// Write generator recordings of the six Dynamo jobs (what `fixtures/` holds; larger ones
     /// for benchmarks).
     Generate(GenerateFlags),
+    /// Import data into blocks, like `promtool tsdb create-blocks-from`.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        what: Import,
+    },
+}
+
+/// What `edgeprom import` reads.
+#[derive(Debug, Subcommand)]
+pub enum Import {
+    /// An OpenMetrics file, every sample timestamped, ending in `# EOF`; streamed, so it may be
+    /// larger than memory. A value spelled `stale` is stored as a staleness marker.
+    Openmetrics {
+        /// The input file.
+        file: PathBuf,
+
+        /// Data directory the blocks are added to.
+        #[arg(long = "storage.tsdb.path", default_value = "data/")]
+        storage_path: PathBuf,
+
+        /// Do not show a progress bar (it is shown only on a terminal anyway).
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+    },
 }
 
 /// Flags of `edgeprom record`.

@@ -202,3 +202,32 @@ pub fn generate(flags: GenerateFlags) -> ExitCode {
         Err(e) => fail("generate", e),
     }
 }
+
+/// `edgeprom import openmetrics`: prints samples, series, blocks and the rate.
+pub fn import_openmetrics(
+    file: &std::path::Path,
+    data: &std::path::Path,
+    progress: bool,
+) -> ExitCode {
+    let started = std::time::Instant::now();
+    match edgeprom_fixtures::import::import_openmetrics(file, data, progress) {
+        Ok(r) => {
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "imported {} samples ({} rejected) of {} series from {} lines into {} block(s) in {:.2} s: {:.2} M samples/s",
+                r.samples,
+                r.rejected,
+                r.series,
+                r.lines,
+                r.blocks.len(),
+                secs,
+                r.samples as f64 / secs.max(1e-9) / 1e6
+            );
+            for b in &r.blocks {
+                println!("  {}", data.join(b).display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("import openmetrics", e),
+    }
+}

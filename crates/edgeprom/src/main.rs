@@ -20,6 +20,14 @@ fn main() -> ExitCode {
         Some(cli::Command::Record(flags)) => fixtures_cmd::record(flags),
         Some(cli::Command::Replay(flags)) => fixtures_cmd::replay(flags),
         Some(cli::Command::Generate(flags)) => fixtures_cmd::generate(flags),
+        Some(cli::Command::Import {
+            what:
+                cli::Import::Openmetrics {
+                    file,
+                    storage_path,
+                    no_progress,
+                },
+        }) => fixtures_cmd::import_openmetrics(&file, &storage_path, !no_progress),
         None => server::run(cli.server),
     }
 }
