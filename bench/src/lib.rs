@@ -9,6 +9,7 @@
 //! against Prometheus and VictoriaMetrics.
 #![warn(missing_docs)]
 
-pub mod corpus;
+/// The generator lives in `edgeprom-fixtures` (the demo and checked-in fixtures use it too).
+pub use edgeprom_fixtures::corpus;
 pub mod load;
 pub mod sys;

@@ -171,6 +171,146 @@ pub enum Command {
         #[command(subcommand)]
         what: Check,
     },
+    /// Serve the six Dynamo jobs from the built-in generator on loopback ports and run the
+    /// server scraping them with the platform's job names and intervals.
+    Demo(DemoFlags),
+    /// Record every scrape of a configuration's static targets for a while, one zstd
+    /// recording per job (format: crates/fixtures/FORMAT.md).
+    Record(RecordFlags),
+    /// Replay recordings: as live loopback targets (`--serve`) or straight into a data
+    /// directory (`--import`).
+    Replay(ReplayFlags),
+    /// Write generator recordings of the six Dynamo jobs (what `fixtures/` holds; larger ones
+    /// for benchmarks).
+    Generate(GenerateFlags),
+    /// Import data into blocks, like `promtool tsdb create-blocks-from`.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        what: Import,
+    },
+}
+
+/// What `edgeprom import` reads.
+#[derive(Debug, Subcommand)]
+pub enum Import {
+    /// An OpenMetrics file, every sample timestamped, ending in `# EOF`; streamed, so it may be
+    /// larger than memory. A value spelled `stale` is stored as a staleness marker.
+    Openmetrics {
+        /// The input file.
+        file: PathBuf,
+
+        /// Data directory the blocks are added to.
+        #[arg(long = "storage.tsdb.path", default_value = "data/")]
+        storage_path: PathBuf,
+
+        /// Do not show a progress bar (it is shown only on a terminal anyway).
+        #[arg(long = "no-progress")]
+        no_progress: bool,
+    },
+}
+
+/// Flags of `edgeprom record`.
+#[derive(Debug, clap::Args)]
+pub struct RecordFlags {
+    /// Prometheus configuration file whose static targets are recorded.
+    #[arg(long = "config.file", default_value = "prometheus.yml")]
+    pub config_file: PathBuf,
+
+    /// How long to record (Prometheus duration, e.g. 30s, 5m).
+    #[arg(long = "duration", default_value = "1m")]
+    pub duration: String,
+
+    /// Directory the recordings (`<job>.epfix.zst`) are written to.
+    #[arg(long = "out", default_value = "recording")]
+    pub out: PathBuf,
+}
+
+/// Flags of `edgeprom replay`.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["serve", "import"]))]
+pub struct ReplayFlags {
+    /// Recordings, or directories of them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Serve the recorded bodies on loopback, looping, with explicit timestamps stripped.
+    #[arg(long)]
+    pub serve: bool,
+
+    /// Ingest the recorded scrapes into `--storage.tsdb.path` and write blocks.
+    #[arg(long)]
+    pub import: bool,
+
+    /// Data directory for `--import`.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub storage_path: PathBuf,
+
+    /// For `--import`: keep the recorded timestamps (`original`) or shift them so the newest
+    /// scrape lands now (`now`).
+    #[arg(long, value_enum, default_value_t = ShiftMode::Original)]
+    pub shift: ShiftMode,
+
+    /// For `--serve`: first loopback port (one per target, consecutive); 0 picks free ports.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// For `--serve`: also write a `prometheus.yml` scraping the served targets to this file.
+    #[arg(long = "config.out")]
+    pub config_out: Option<PathBuf>,
+}
+
+/// Where `replay --import` puts samples in time.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShiftMode {
+    /// At the recorded timestamps.
+    Original,
+    /// Shifted so the newest recorded scrape lands at the current time.
+    Now,
+}
+
+/// Flags of `edgeprom generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateFlags {
+    /// Directory the recordings are written to.
+    #[arg(long = "out", default_value = "fixtures/dynamo")]
+    pub out: PathBuf,
+
+    /// Simulated backend workers (one GPU each).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+
+    /// Seconds of scrapes, from 2026-01-01T00:00:00Z.
+    #[arg(long = "duration-seconds", default_value_t = 300)]
+    pub duration_s: i64,
+
+    /// Seed of the generator: the same seed writes the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Flags of `edgeprom demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoFlags {
+    /// Base path for metrics storage; the generated `prometheus.yml` is written there too.
+    #[arg(long = "storage.tsdb.path", default_value = "data-demo/")]
+    pub storage_path: PathBuf,
+
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+
+    /// Simulated Dynamo backend workers (one GPU each).
+    #[arg(long = "demo.workers", default_value_t = 2)]
+    pub workers: usize,
+
+    /// Seed of the generator.
+    #[arg(long = "demo.seed", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
 }
 
 /// What `edgeprom check` checks.

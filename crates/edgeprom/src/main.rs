@@ -1,6 +1,8 @@
-//! The `edgeprom` binary: the server (scrape → storage → HTTP) and its `check` tools.
+//! The `edgeprom` binary: the server (scrape → storage → HTTP), its `check` tools, and the
+//! fixture commands (`demo`, `record`, `replay`, `import`).
 
 mod cli;
+mod fixtures_cmd;
 mod server;
 mod storage_metrics;
 
@@ -14,6 +16,18 @@ fn main() -> ExitCode {
         Some(cli::Command::Check {
             what: cli::Check::Config { files },
         }) => check_config(&files),
+        Some(cli::Command::Demo(flags)) => fixtures_cmd::demo(flags),
+        Some(cli::Command::Record(flags)) => fixtures_cmd::record(flags),
+        Some(cli::Command::Replay(flags)) => fixtures_cmd::replay(flags),
+        Some(cli::Command::Generate(flags)) => fixtures_cmd::generate(flags),
+        Some(cli::Command::Import {
+            what:
+                cli::Import::Openmetrics {
+                    file,
+                    storage_path,
+                    no_progress,
+                },
+        }) => fixtures_cmd::import_openmetrics(&file, &storage_path, !no_progress),
         None => server::run(cli.server),
     }
 }
