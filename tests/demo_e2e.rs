@@ -1,6 +1,6 @@
 //! `edgeprom demo` from nothing: the real binary starts the generator's targets for the six
 //! Dynamo jobs on loopback and scrapes them; its own `/metrics` shows every job up within a
-//! bounded wait.
+//! bounded wait, and so does `up` through `/api/v1/query`.
 
 mod common;
 
@@ -82,6 +82,28 @@ async fn demo_shows_six_jobs_up() {
     );
     let stdout = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
     assert!(stdout.contains("/api/v1/query?query=up"), "{stdout}");
+
+    // What a user asks first: `up` through the query API, one series per target, all 1.
+    let text = reqwest::get(format!("{}/api/v1/query?query=up", ep.base))
+        .await
+        .expect("GET /api/v1/query")
+        .text()
+        .await
+        .expect("body");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON body");
+    assert_eq!(body["status"], "success", "{body}");
+    let result = body["data"]["result"].as_array().expect("vector result");
+    for job in JOBS {
+        let ups: Vec<&serde_json::Value> = result
+            .iter()
+            .filter(|s| s["metric"]["job"] == job)
+            .collect();
+        assert!(!ups.is_empty(), "no up series for {job}: {body}");
+        assert!(
+            ups.iter().all(|s| s["value"][1] == "1"),
+            "{job} not up: {body}"
+        );
+    }
     assert!(dir.join("data").join("prometheus.yml").is_file());
 }
 
