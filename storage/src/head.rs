@@ -100,8 +100,13 @@ fn last_sample(chunks: &ChunkDiskMapper, cref: ChunkRef) -> Option<(i64, u64)> {
     it.last().map(|(t, v)| (t, v.to_bits()))
 }
 
+/// A label-set hash carried in [`SeriesRef`]s. Refs live only as long as the process (the scrape
+/// cache), so the hash need not be stable across restarts: a fast word-at-a-time hasher will do.
 fn hash32(labels: &Labels) -> u32 {
-    labels.stable_hash() as u32
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    labels.hash(&mut h);
+    h.finish() as u32
 }
 
 fn to_ref(r: u32, hash: u32) -> SeriesRef {
@@ -144,7 +149,8 @@ impl Head {
             stats: HeadStats::default(),
         };
 
-        let mut by_series: HashMap<u64, Vec<crate::head_chunks::ReplayedChunk>> = HashMap::new();
+        let mut by_series: HashMap<u64, Vec<crate::head_chunks::ReplayedChunk>> =
+            HashMap::with_capacity(disk_chunks.len());
         for c in disk_chunks {
             by_series.entry(c.series).or_default().push(c);
         }
@@ -210,11 +216,9 @@ impl Head {
             return false;
         };
         let mut ms = lock(&series);
-        let newest_on_disk = ms.disk.last().and_then(|c| self.chunks.bounds(*c));
-        if newest_on_disk.is_some_and(|(_, maxt)| s.t <= maxt) {
-            return false;
-        }
-        if ms.check(s.t, s.v, &self.chunks).is_err() {
+        // `last` starts at the newest head-chunk sample, so anything not after it is on disk
+        // already (or a repeat the append path refused): no chunk header is touched per sample.
+        if ms.last.is_some_and(|(lt, _)| s.t <= lt) {
             return false;
         }
         self.apply(s.r as u32, &mut ms, s.t, s.v);
