@@ -152,18 +152,19 @@ impl SeriesData {
     /// time; a timestamp that several hold (after a restart, at a block boundary, or where a
     /// backfilled block overlaps) is returned once, from the oldest source.
     pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let mut sources: Vec<std::iter::Peekable<SampleStream<'_>>> = self
-            .sources
-            .iter()
-            .map(|s| -> SampleStream<'_> {
-                match s {
-                    Source::Block(b) => Box::new(b.samples().into_iter()),
-                    Source::Head(h) => Box::new(h.samples()),
-                }
-            })
-            .map(Iterator::peekable)
-            .collect();
-        std::iter::from_fn(move || {
+        fn open(s: &Source) -> SampleStream<'_> {
+            match s {
+                Source::Block(b) => Box::new(b.samples().into_iter()),
+                Source::Head(h) => Box::new(h.samples()),
+            }
+        }
+        // Most series live in one source (the head, or one block): no merging needed.
+        if let [only] = self.sources.as_slice() {
+            return open(only);
+        }
+        let mut sources: Vec<std::iter::Peekable<SampleStream<'_>>> =
+            self.sources.iter().map(|s| open(s).peekable()).collect();
+        Box::new(std::iter::from_fn(move || {
             // Sources are few (blocks overlapping the range, plus the head): a linear scan is cheapest.
             let (mut best, mut best_t) = (None, i64::MAX);
             for (i, s) in sources.iter_mut().enumerate() {
@@ -178,7 +179,7 @@ impl SeriesData {
                 while s.next_if(|&(t, _)| t == sample.0).is_some() {}
             }
             Some(sample)
-        })
+        }))
     }
 }
 
