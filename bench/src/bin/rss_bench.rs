@@ -175,6 +175,10 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The same allocator as the `edgeprom` binary, so the RSS measured is the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
