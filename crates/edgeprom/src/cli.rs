@@ -54,6 +54,11 @@ pub struct ServerFlags {
     )]
     pub min_block_duration: String,
 
+    /// Path to a web configuration file (Prometheus format) enabling TLS and/or basic
+    /// authentication for every endpoint; without it the server speaks plain HTTP, open to all.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Enable shutdown and reload via HTTP request (POST /-/quit, POST /-/reload).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
@@ -112,6 +117,13 @@ impl ServerFlags {
             (
                 "storage.tsdb.min-block-duration",
                 self.min_block_duration.clone(),
+            ),
+            (
+                "web.config.file",
+                self.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),

@@ -5,6 +5,7 @@ mod cli;
 mod fixtures_cmd;
 mod server;
 mod storage_metrics;
+mod web_config;
 
 use std::process::ExitCode;
 

@@ -21,6 +21,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
 use crate::cli::{LogFormat, LogLevel, ServerFlags};
+use crate::web_config::{TlsListener, WebConfig};
 
 struct App {
     config_file: PathBuf,
@@ -95,6 +96,8 @@ enum ServeError {
     Storage(#[from] edgeprom_storage::StorageError),
     #[error("invalid --{0}: {1}")]
     Flag(&'static str, String),
+    #[error("{0}")]
+    WebConfig(#[from] crate::web_config::WebConfigError),
     #[error("listening on {0}: {1}")]
     Listen(String, std::io::Error),
 }
@@ -132,6 +135,13 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             "must be at least 1".into(),
         ));
     }
+
+    // Before storage is opened, so a bad web config fails fast and touches nothing.
+    let web = flags
+        .web_config_file
+        .as_deref()
+        .map(WebConfig::load)
+        .transpose()?;
 
     let config = Config::load(&flags.config_file)?;
     let storage = Arc::new(Storage::open(
@@ -219,21 +229,57 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     let local: SocketAddr = listener
         .local_addr()
         .map_err(|e| ServeError::Listen(flags.listen_address.clone(), e))?;
-    tracing::info!(address = %local, "listening");
+    let tls = web.as_ref().and_then(|w| w.tls.clone());
+    tracing::info!(
+        address = %local,
+        tls = tls.is_some(),
+        basic_auth = web.as_ref().is_some_and(|w| w.auth.is_some()),
+        client_certs = web.as_ref().is_some_and(|w| w.client_certs),
+        web_config = %flags.web_config_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+        "listening"
+    );
 
     tokio::spawn(reload_on_sighup(app.clone()));
     tokio::spawn(maintenance_loop(storage.clone()));
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
-    let router = routes(app.clone()).merge(edgeprom_api::router(api));
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let mut router = routes(app.clone()).merge(edgeprom_api::router(api));
+    if let Some(web) = &web {
+        if let Some(auth) = &web.auth {
+            router = router.layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                crate::web_config::require_basic_auth,
+            ));
+        }
+        // Outermost, so that 401 answers carry the configured headers too.
+        if !web.headers.is_empty() {
+            router = router.layer(axum::middleware::from_fn_with_state(
+                web.headers.clone(),
+                crate::web_config::add_headers,
+            ));
+        }
+    }
+    let shutdown = async move {
         tokio::select! {
             _ = termination_signal() => tracing::info!("received termination signal"),
             _ = shutdown_app.quit.notified() => tracing::info!("received /-/quit"),
         }
-    });
-    let result = server.await;
+    };
+    let result = match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls)
+                .map_err(|e| ServeError::Listen(flags.listen_address.clone(), e))?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     app.manager.stop();
     if let Err(e) = storage.sync() {
         tracing::error!(error = %e, "syncing the WAL at shutdown");
