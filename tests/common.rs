@@ -38,8 +38,9 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Starts edgeprom with `config` and extra flags, and waits (at most 20 s) until it is ready.
-pub async fn start(dir: &Path, config: &Path, extra: &[&str]) -> Edgeprom {
+/// Starts edgeprom with `config` and extra flags on a free loopback port, logging to
+/// `dir/edgeprom.log`, without waiting for it; `scheme` is what `base` will use.
+pub fn spawn(dir: &Path, config: &Path, extra: &[&str], scheme: &str) -> Edgeprom {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
         .arg(format!("--config.file={}", config.display()))
@@ -55,11 +56,16 @@ pub async fn start(dir: &Path, config: &Path, extra: &[&str]) -> Edgeprom {
         ))
         .spawn()
         .expect("start edgeprom");
-    let mut ep = Edgeprom {
+    Edgeprom {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("{scheme}://127.0.0.1:{port}"),
         dir: dir.to_path_buf(),
-    };
+    }
+}
+
+/// Starts edgeprom with `config` and extra flags, and waits (at most 20 s) until it is ready.
+pub async fn start(dir: &Path, config: &Path, extra: &[&str]) -> Edgeprom {
+    let mut ep = spawn(dir, config, extra, "http");
     let log = || std::fs::read_to_string(dir.join("edgeprom.log")).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {

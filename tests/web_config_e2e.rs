@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Edgeprom, free_port, temp_dir};
+use common::{free_port, spawn, temp_dir};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pass";
@@ -59,30 +59,13 @@ async fn https_with_basic_auth() {
     let dir = temp_dir("webcfg-tls");
     let cert_pem = write_web_config(&dir);
     let config = write_config(&dir);
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!(
-            "--web.config.file={}",
-            dir.join("web.yml").display()
-        ))
-        .arg("--web.enable-lifecycle")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("edgeprom.log")).expect("log file"),
-        ))
-        .spawn()
-        .expect("start edgeprom");
-    let mut ep = Edgeprom {
-        child,
-        base: format!("https://127.0.0.1:{port}"),
-        dir: dir.clone(),
-    };
+    let web_config = format!("--web.config.file={}", dir.join("web.yml").display());
+    let mut ep = spawn(
+        &dir,
+        &config,
+        &[&web_config, "--web.enable-lifecycle"],
+        "https",
+    );
     let log = || std::fs::read_to_string(dir.join("edgeprom.log")).unwrap_or_default();
     let client = tls_client(&cert_pem);
 
@@ -173,7 +156,10 @@ async fn https_with_basic_auth() {
         .build()
         .expect("plain client");
     let r = plain
-        .get(format!("http://127.0.0.1:{port}/-/healthy"))
+        .get(format!(
+            "{}/-/healthy",
+            ep.base.replacen("https://", "http://", 1)
+        ))
         .basic_auth(USER, Some(PASSWORD))
         .send()
         .await;
