@@ -10,13 +10,17 @@ pub struct Label {
 }
 
 /// A label set, sorted by name, with unique names and no empty values — the identity of a series.
+///
+/// Immutable and shared: cloning is a reference-count increment, because query evaluation hands
+/// the same label sets from step to step and series to series; changes go through
+/// [`Labels::to_builder`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(std::sync::Arc<[Label]>);
 
 impl Labels {
     /// The empty label set.
     pub fn new() -> Labels {
-        Labels(Vec::new())
+        Labels(std::sync::Arc::from([]))
     }
 
     /// Builds a label set from pairs; later duplicates win, empty values are dropped.
@@ -66,7 +70,7 @@ impl Labels {
     /// A builder starting from these labels.
     pub fn to_builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.clone(),
+            labels: self.0.to_vec(),
         }
     }
 
@@ -75,7 +79,7 @@ impl Labels {
     pub fn stable_hash(&self) -> u64 {
         const SEP: u8 = 0xff;
         let mut h = Fnv64a::new();
-        for l in &self.0 {
+        for l in self.0.iter() {
             h.write(l.name.as_bytes());
             h.write(&[SEP]);
             h.write(l.value.as_bytes());
@@ -181,7 +185,7 @@ impl LabelsBuilder {
     /// Sorts and returns the label set.
     pub fn build(mut self) -> Labels {
         self.labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Labels(self.labels)
+        Labels(self.labels.into())
     }
 }
 
