@@ -86,8 +86,10 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
 
 const MIN_NORMAL: f64 = 2.2250738585072014e-308;
 
-/// Relative float comparison as Prometheus's `almost.Equal`.
-pub(crate) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+/// Relative float comparison as Prometheus's `almost.Equal`: NaN equals NaN, and values near
+/// zero compare against `eps` scaled to the smallest normal float. Prometheus's test runner and
+/// its histogram monotonicity check both use it.
+pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     if a.is_nan() && b.is_nan() {
         return true;
     }

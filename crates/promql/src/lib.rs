@@ -11,6 +11,8 @@
 mod aggr;
 mod eval;
 mod functions;
+
+pub use functions::almost_equal;
 mod matchers;
 
 use std::time::Duration;

@@ -12,22 +12,11 @@ use edgeprom_model::{Appendable, Labels, stale_nan};
 use edgeprom_promql::{Engine, EngineOptions, QueryError, QueryResult, Value};
 use edgeprom_storage::{Options, Storage};
 
+/// Prometheus's test runner compares floats with this relative epsilon.
 const EPSILON: f64 = 0.000001;
-const MIN_NORMAL: f64 = 2.2250738585072014e-308;
 
 fn almost_equal(a: f64, b: f64) -> bool {
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPSILON * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < EPSILON
+    edgeprom_promql::almost_equal(a, b, EPSILON)
 }
 
 /// One value of a series description; `None` is an omitted (`_`) value.
