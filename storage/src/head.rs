@@ -22,28 +22,28 @@ struct MemSeries {
     /// Low 32 bits of the label hash: a [`SeriesRef`] handed out for this series carries it, so a
     /// stale or foreign ref is detected without comparing labels.
     hash32: u32,
-    /// Full chunks in head-chunk files, oldest first. Only the 8-byte location is kept in RAM; the
-    /// time bounds are read from the mapped record header when needed.
-    disk: Vec<ChunkRef>,
-    open: XorAppender,
-    /// Newest sample, for Prometheus's out-of-order and duplicate rules.
-    last: Option<(i64, u64)>,
     /// Whether the WAL has the series record. A series is created at `append` but its record is
     /// written at commit; until then (or after a failed write) the next batch that uses it writes it.
     logged: bool,
-    /// `last` holds the newest timestamp from a chunk header but not yet its value (see `check`).
-    last_value_on_disk: bool,
+    /// The open chunk's newest sample is a placeholder: its timestamp came from a chunk header at
+    /// start-up, its value is still on disk (see `check`).
+    newest_value_on_disk: bool,
+    /// Full chunks in head-chunk files, oldest first. Only the 8-byte location is kept in RAM, in
+    /// an exactly sized slice; the time bounds are read from the mapped record header when needed.
+    disk: Box<[ChunkRef]>,
+    /// The open chunk. It also remembers the series' newest sample across chunk cuts, for
+    /// Prometheus's out-of-order and duplicate rules.
+    open: XorAppender,
 }
 
 impl MemSeries {
     fn new(hash32: u32) -> MemSeries {
         MemSeries {
             hash32,
-            disk: Vec::new(),
-            open: XorAppender::new(),
-            last: None,
             logged: false,
-            last_value_on_disk: false,
+            newest_value_on_disk: false,
+            disk: Box::default(),
+            open: XorAppender::new(),
         }
     }
 
@@ -51,24 +51,32 @@ impl MemSeries {
     /// is read back the first time a sample arrives at that same timestamp (rarely), not for every
     /// series at start-up.
     fn check(&mut self, t: i64, v: f64, chunks: &ChunkDiskMapper) -> Result<(), AppendError> {
-        let Some((lt, mut lv)) = self.last else {
+        let Some((lt, mut lv)) = self.open.newest() else {
             return Ok(());
         };
         if t < lt {
             return Err(AppendError::OutOfOrder);
         }
-        if t == lt && self.last_value_on_disk {
+        if t == lt && self.newest_value_on_disk {
             let newest = self.disk.last().and_then(|c| last_sample(chunks, *c));
             if let Some((_, bits)) = newest {
                 lv = bits;
-                self.last = Some((lt, bits));
+                if self.open.num_samples() == 0 {
+                    self.open = XorAppender::continuing(lt, bits);
+                }
             }
-            self.last_value_on_disk = false;
+            self.newest_value_on_disk = false;
         }
         if t == lt && lv != v.to_bits() {
             return Err(AppendError::DuplicateSample);
         }
         Ok(())
+    }
+
+    fn push_disk(&mut self, cref: ChunkRef) {
+        let mut disk = std::mem::take(&mut self.disk).into_vec();
+        disk.push(cref);
+        self.disk = disk.into_boxed_slice();
     }
 }
 
@@ -166,8 +174,8 @@ impl Head {
                         if let (Some(first), Some(last)) = (disk.first(), disk.last()) {
                             head.min_time.fetch_min(first.mint, Ordering::Relaxed);
                             head.max_time.fetch_max(last.maxt, Ordering::Relaxed);
-                            ms.last = Some((last.maxt, 0));
-                            ms.last_value_on_disk = true;
+                            ms.open = XorAppender::continuing(last.maxt, 0);
+                            ms.newest_value_on_disk = true;
                         }
                         ms.disk = disk.iter().map(|c| c.cref).collect();
                     }
@@ -216,9 +224,9 @@ impl Head {
             return false;
         };
         let mut ms = lock(&series);
-        // `last` starts at the newest head-chunk sample, so anything not after it is on disk
-        // already (or a repeat the append path refused): no chunk header is touched per sample.
-        if ms.last.is_some_and(|(lt, _)| s.t <= lt) {
+        // The newest sample starts as the newest head-chunk one, so anything not after it is on
+        // disk already (or a repeat the append path refused): no chunk header is read per sample.
+        if ms.open.newest().is_some_and(|(lt, _)| s.t <= lt) {
             return false;
         }
         self.apply(s.r as u32, &mut ms, s.t, s.v);
@@ -237,19 +245,19 @@ impl Head {
 
     /// Appends to the series' open chunk, moving it to disk when full.
     fn apply(&self, r: u32, ms: &mut MemSeries, t: i64, v: f64) {
-        if ms.last.is_some_and(|(lt, _)| lt == t) {
+        if ms.open.newest().is_some_and(|(lt, _)| lt == t) {
             return; // an identical repeat: stored once
         }
         ms.open.append(t, v);
-        ms.last = Some((t, v.to_bits()));
+        ms.newest_value_on_disk = false;
         if ms.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
             let (Some(mint), Some(maxt)) = (ms.open.first_time(), ms.open.last_time()) else {
                 return;
             };
             match self.chunks.write(u64::from(r), mint, maxt, ms.open.bytes()) {
                 Ok(cref) => {
-                    ms.disk.push(cref);
-                    ms.open = XorAppender::new();
+                    ms.push_disk(cref);
+                    ms.open.reset();
                     self.stats.chunks_written.fetch_add(1, Ordering::Relaxed);
                 }
                 // The samples are safe in the WAL; keep the chunk open (it grows past 120 samples,
@@ -427,11 +435,19 @@ impl Head {
         let mut dead = Vec::new();
         for (r, series) in all {
             let mut ms = lock(&series);
-            ms.disk.retain(|c| {
-                self.chunks
-                    .bounds(*c)
-                    .is_some_and(|(_, maxt)| maxt >= cutoff)
-            });
+            if ms
+                .disk
+                .iter()
+                .any(|c| self.chunks.bounds(*c).is_none_or(|(_, maxt)| maxt < cutoff))
+            {
+                let mut disk = std::mem::take(&mut ms.disk).into_vec();
+                disk.retain(|c| {
+                    self.chunks
+                        .bounds(*c)
+                        .is_some_and(|(_, maxt)| maxt >= cutoff)
+                });
+                ms.disk = disk.into_boxed_slice();
+            }
             let open_is_old = ms.open.last_time().is_none_or(|t| t < cutoff);
             if ms.disk.is_empty() && open_is_old {
                 dead.push(r);
@@ -704,5 +720,16 @@ impl Appender for HeadAppender<'_> {
         if wal.log(&[Record::Series(self.new_series)]).is_ok() {
             head.mark_logged(&self.unlogged);
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every active series holds one `MemSeries` behind an `Arc<Mutex<_>>`; at 460k series each
+    /// byte here is 460 kB of RSS. This pins the layout so a new field is a deliberate choice.
+    #[test]
+    fn mem_series_stays_small() {
+        let size = size_of::<std::sync::Mutex<super::MemSeries>>() + 16;
+        assert!(size <= 112, "Arc<Mutex<MemSeries>> block is {size} bytes");
     }
 }

@@ -3,39 +3,58 @@
 //! Both sides move up to 64 bits per operation through a `u64` so that the common one- to
 //! twenty-bit fields cost a shift and an OR rather than a loop over single bits.
 
-/// The open chunk's bytes plus the bits of its last, partly filled byte.
+/// Writes bits onto the end of a chunk's bytes, for the span of one append.
 ///
-/// Between appends `buf` is always a complete chunk as Prometheus would have written it: the header
-/// and every byte touched so far, the partial last one with its unused low bits zero.
+/// Between appends the chunk is just its bytes plus the number of bits used in the last byte
+/// (see [`BitWriter::resume`]): `buf` is then a complete chunk as Prometheus would have written
+/// it, the partial last byte with its unused low bits zero. Keeping the 64-bit accumulator only
+/// while appending saves 16 bytes in every open chunk, and at 460k series that is 7 MiB of RSS.
 pub(super) struct BitWriter {
     pub(super) buf: Vec<u8>,
     /// Pending bits, right-aligned; only the low `nacc` bits are set.
-    pub(super) acc: u64,
+    acc: u64,
     /// Number of pending bits, always below 64.
-    pub(super) nacc: u32,
+    nacc: u32,
+}
+
+/// The initial bytes of an empty chunk: just the zero sample count, with room to grow.
+pub(super) fn empty_chunk() -> Vec<u8> {
+    // Start small and grow in small steps (see `BitWriter::grow`): every series holds one open
+    // chunk, so at 460k series each byte of unused capacity is 460 kB of RSS.
+    let mut buf = Vec::with_capacity(32);
+    buf.extend_from_slice(&[0, 0]);
+    buf
 }
 
 impl BitWriter {
-    /// An empty chunk: just the zero sample count.
-    pub(super) fn new() -> BitWriter {
-        // Start small and let it double: every series holds one open chunk, so at 460k series each
-        // byte of unused capacity is 460 kB of RSS; a few reallocations per 120 samples cost little.
-        let mut buf = Vec::with_capacity(32);
-        buf.extend_from_slice(&[0, 0]);
-        BitWriter {
-            buf,
-            acc: 0,
-            nacc: 0,
+    /// Continues a chunk whose last byte holds `used_bits` (0–7; 0 means it is full) encoded bits:
+    /// that partial byte is taken back off `buf` into the accumulator.
+    #[inline]
+    pub(super) fn resume(mut buf: Vec<u8>, used_bits: u8) -> BitWriter {
+        let nacc = u32::from(used_bits);
+        let mut acc = 0;
+        if nacc > 0
+            && let Some(last) = buf.pop()
+        {
+            acc = u64::from(last >> (8 - nacc));
         }
+        BitWriter { buf, acc, nacc }
     }
 
-    /// Takes the partial last byte (already mirrored in `acc`) back off `buf` so that the next
-    /// sample's bits continue where the stream ends.
+    /// Writes the pending bits out and gives back the complete chunk with the number of bits used
+    /// in its last byte, for the next [`BitWriter::resume`].
     #[inline]
-    pub(super) fn begin(&mut self) {
-        if self.nacc > 0 {
-            self.buf.pop();
+    pub(super) fn finish(mut self) -> (Vec<u8>, u8) {
+        let n = self.nacc;
+        if n > 0 {
+            let word = self.acc << (64 - n);
+            // A fixed 8-byte copy is one store; a variable-length one would call memcpy.
+            let len = self.buf.len() + n.div_ceil(8) as usize;
+            self.reserve_word();
+            self.buf.extend_from_slice(&word.to_be_bytes());
+            self.buf.truncate(len);
         }
+        (self.buf, (n % 8) as u8)
     }
 
     /// Appends the low `n` bits of `v` (1 ≤ n ≤ 64); `v` must have no bits set above them.
@@ -52,26 +71,28 @@ impl BitWriter {
             // `free` is 64 only when the accumulator is empty (and so zero), where a wrapped
             // shift by 0 gives the same zero.
             let word = self.acc.wrapping_shl(free) | (v >> rest);
+            self.reserve_word();
             self.buf.extend_from_slice(&word.to_be_bytes());
             self.acc = v & ((1u64 << rest) - 1);
             self.nacc = rest;
         }
     }
 
-    /// Writes the pending bits out so that `buf` is a complete chunk again.
-    #[inline]
-    pub(super) fn finish(&mut self) {
-        let n = self.nacc;
-        if n > 0 {
-            let word = self.acc << (64 - n);
-            // A fixed 8-byte copy is one store; a variable-length one would call memcpy.
-            let len = self.buf.len() + n.div_ceil(8) as usize;
-            self.buf.extend_from_slice(&word.to_be_bytes());
-            self.buf.truncate(len);
-            let rem = n % 8;
-            self.acc &= (1u64 << rem) - 1;
-            self.nacc = rem;
+    /// Makes room for one more 8-byte word.
+    #[inline(always)]
+    fn reserve_word(&mut self) {
+        if self.buf.capacity() - self.buf.len() < 8 {
+            self.grow();
         }
+    }
+
+    /// Grows by a quarter (at least 32 bytes) instead of `Vec`'s doubling, which leaves a full
+    /// chunk's buffer a quarter empty on average. The allocator rounds each request up to its size
+    /// class and reallocates in place while the class still fits, so most of these are cheap.
+    #[cold]
+    fn grow(&mut self) {
+        let len = self.buf.len();
+        self.buf.reserve_exact((len / 4).max(32));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The XOR appender and iterator.
 
 use super::ChunkError;
-use super::bits::{BitReader, BitWriter};
+use super::bits::{BitReader, BitWriter, empty_chunk};
 
 /// Marks "no leading/trailing-zero window chosen yet": the next non-zero XOR must write one.
 const NO_WINDOW: u8 = 0xff;
@@ -20,9 +20,14 @@ fn fits(x: i64, nbits: u32) -> bool {
 /// can be handed to a reader or written out at any moment, and the bytes are identical to what
 /// Prometheus's own appender writes for the same samples.
 pub struct XorAppender {
-    w: BitWriter,
+    /// The complete chunk as Prometheus would write it, the last byte possibly partial.
+    buf: Vec<u8>,
+    /// Bits of `buf`'s last byte in use (0: all of it).
+    used_bits: u8,
     num: u16,
-    first_t: i64,
+    /// Whether `t` and `v` hold a sample appended before the last [`XorAppender::reset`]: the
+    /// head's order checks need the newest sample even right after a chunk is cut.
+    carried: bool,
     t: i64,
     v: u64,
     t_delta: u64,
@@ -40,7 +45,7 @@ impl std::fmt::Debug for XorAppender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XorAppender")
             .field("num_samples", &self.num)
-            .field("len", &self.w.buf.len())
+            .field("len", &self.buf.len())
             .field("first_time", &self.first_time())
             .field("last_time", &self.last_time())
             .finish()
@@ -51,15 +56,45 @@ impl XorAppender {
     /// An empty chunk.
     pub fn new() -> XorAppender {
         XorAppender {
-            w: BitWriter::new(),
+            buf: empty_chunk(),
+            used_bits: 0,
             num: 0,
-            first_t: 0,
+            carried: false,
             t: 0,
             v: 0,
             t_delta: 0,
             leading: NO_WINDOW,
             trailing: 0,
         }
+    }
+
+    /// An empty chunk whose [`newest`](XorAppender::newest) sample is `(t, v_bits)`: a series
+    /// continuing after its previous chunk was written out.
+    pub fn continuing(t: i64, v_bits: u64) -> XorAppender {
+        XorAppender {
+            carried: true,
+            t,
+            v: v_bits,
+            ..XorAppender::new()
+        }
+    }
+
+    /// Starts a new, empty chunk (its previous bytes are dropped: write them out first). The newest
+    /// sample appended so far stays available through [`newest`](XorAppender::newest).
+    pub fn reset(&mut self) {
+        let carried = self.num > 0 || self.carried;
+        *self = XorAppender {
+            carried,
+            t: self.t,
+            v: self.v,
+            ..XorAppender::new()
+        };
+    }
+
+    /// The newest sample appended, as `(timestamp, value bits)`, in this chunk or before the last
+    /// [`reset`](XorAppender::reset).
+    pub fn newest(&self) -> Option<(i64, u64)> {
+        (self.num > 0 || self.carried).then_some((self.t, self.v))
     }
 
     /// Appends one sample.
@@ -77,52 +112,51 @@ impl XorAppender {
     pub fn append(&mut self, t: i64, v: f64) {
         assert!(self.num < u16::MAX, "XOR chunk sample count overflow");
         let v = v.to_bits();
-        self.w.begin();
+        let mut w = BitWriter::resume(std::mem::take(&mut self.buf), self.used_bits);
         match self.num {
             0 => {
-                put_varint_bytes(&mut self.w, zigzag(t));
-                self.w.put(v, 64);
-                self.first_t = t;
+                put_varint_bytes(&mut w, zigzag(t));
+                w.put(v, 64);
             }
             1 => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
-                put_varint_bytes(&mut self.w, t_delta);
+                put_varint_bytes(&mut w, t_delta);
                 self.t_delta = t_delta;
-                self.put_value(v);
+                self.put_value(&mut w, v);
             }
             _ => {
                 let t_delta = t.wrapping_sub(self.t) as u64;
                 let dod = t_delta.wrapping_sub(self.t_delta) as i64;
                 // Control bits and payload go out as one field; the bit order is the same.
                 if dod == 0 {
-                    self.w.put(0, 1);
+                    w.put(0, 1);
                 } else if fits(dod, 14) {
-                    self.w.put((0b10 << 14) | (dod as u64 & 0x3fff), 16);
+                    w.put((0b10 << 14) | (dod as u64 & 0x3fff), 16);
                 } else if fits(dod, 17) {
-                    self.w.put((0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
+                    w.put((0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
                 } else if fits(dod, 20) {
-                    self.w.put((0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
+                    w.put((0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
                 } else {
-                    self.w.put(0b1111, 4);
-                    self.w.put(dod as u64, 64);
+                    w.put(0b1111, 4);
+                    w.put(dod as u64, 64);
                 }
                 self.t_delta = t_delta;
-                self.put_value(v);
+                self.put_value(&mut w, v);
             }
         }
-        self.w.finish();
+        (self.buf, self.used_bits) = w.finish();
         self.t = t;
         self.v = v;
         self.num += 1;
-        self.w.buf[..2].copy_from_slice(&self.num.to_be_bytes());
+        self.buf[..2].copy_from_slice(&self.num.to_be_bytes());
     }
 
     /// Writes the XOR of `v` with the previous value.
     #[inline(always)]
-    fn put_value(&mut self, v: u64) {
+    fn put_value(&mut self, w: &mut BitWriter, v: u64) {
         let x = v ^ self.v;
         if x == 0 {
-            self.w.put(0, 1);
+            w.put(0, 1);
             return;
         }
         // The 5-bit field cannot hold 32 or more; a smaller count just carries a few zero bits.
@@ -133,16 +167,16 @@ impl XorAppender {
             && trailing >= u32::from(self.trailing)
         {
             let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.w.put(0b10, 2);
-            self.w.put(x >> self.trailing, sig);
+            w.put(0b10, 2);
+            w.put(x >> self.trailing, sig);
         } else {
             self.leading = leading as u8;
             self.trailing = trailing as u8;
             let sig = 64 - leading - trailing;
             // 64 significant bits wraps to 0 in the 6-bit field; 0 itself never occurs (x != 0).
             let head = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 63);
-            self.w.put(head, 13);
-            self.w.put(x >> trailing, sig);
+            w.put(head, 13);
+            w.put(x >> trailing, sig);
         }
     }
 
@@ -153,12 +187,17 @@ impl XorAppender {
 
     /// The complete chunk: count header and sample stream.
     pub fn bytes(&self) -> &[u8] {
-        &self.w.buf
+        &self.buf
     }
 
     /// Timestamp of the first sample, if any.
     pub fn first_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.first_t)
+        // Decoded from the bytes rather than kept in a field: every head series holds an open
+        // chunk, and eight bytes each is more than the rare callers' decoding costs.
+        if self.num == 0 {
+            return None;
+        }
+        XorIterator::over(&self.buf).next_sample().map(|(t, _)| t)
     }
 
     /// Timestamp of the last sample, if any.
@@ -168,12 +207,12 @@ impl XorAppender {
 
     /// Iterates over the samples appended so far.
     pub fn iter(&self) -> XorIterator<'_> {
-        XorIterator::over(&self.w.buf)
+        XorIterator::over(&self.buf)
     }
 
     /// Gives up the chunk's bytes, e.g. to write a full chunk out.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.w.buf
+        self.buf
     }
 
     /// Reopens a chunk for appending, decoding it to recover the encoder's state.
@@ -189,9 +228,10 @@ impl XorAppender {
                 return Err(e);
             }
             let a = XorAppender {
-                w: BitWriter::new(),
+                buf: Vec::new(),
+                used_bits: 0,
                 num: it.read,
-                first_t: it.first_t,
+                carried: false,
                 t: it.t,
                 v: it.v,
                 t_delta: it.t_delta,
@@ -211,10 +251,9 @@ impl XorAppender {
         {
             // Keep only the encoded bits of the partial byte so later appends can OR into it.
             *last &= 0xffu8 << (8 - rem);
-            a.w.acc = u64::from(*last >> (8 - rem));
         }
-        a.w.nacc = rem;
-        a.w.buf = bytes;
+        a.used_bits = rem as u8;
+        a.buf = bytes;
         Ok(a)
     }
 }
@@ -246,7 +285,6 @@ pub struct XorIterator<'a> {
     /// hot path has a single end check.
     total: u16,
     read: u16,
-    first_t: i64,
     t: i64,
     v: u64,
     t_delta: u64,
@@ -283,7 +321,6 @@ impl<'a> XorIterator<'a> {
             r: BitReader::new(stream),
             total: u16::from_be_bytes([head[0], head[1]]),
             read: 0,
-            first_t: 0,
             t: 0,
             v: 0,
             t_delta: 0,
@@ -341,7 +378,6 @@ impl<'a> XorIterator<'a> {
         };
         if self.read == 0 {
             self.t = unzigzag(raw);
-            self.first_t = self.t;
             self.v = self.r.read(64);
         } else {
             self.t_delta = raw;
