@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use edgeprom_model::{AppendError, Appender, Labels, SeriesRef};
 
-use crate::chunk::{MAX_SAMPLES_PER_CHUNK, XorAppender, XorIterator};
+use crate::chunk::{MAX_OPEN_CHUNK_BYTES, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIterator};
 use crate::head_chunks::{ChunkDiskMapper, ChunkRef, MappedChunk};
 use crate::index::{Matcher, MemIndex};
-use crate::wal::{Record, SampleRecord, SeriesRecord, Wal, WalOptions};
+use crate::wal::{ChunkRecord, Record, SampleRecord, SeriesRecord, Wal, WalOptions};
 use crate::{OpenReport, StorageError};
 
 struct MemSeries {
@@ -164,9 +164,15 @@ impl Head {
         }
         let mut replayed = 0u64;
         let mut skipped = 0u64;
+        let mut chunks_loaded = 0u64;
         let replay = crate::wal::replay(&wal_dir, |record| match record {
             Record::Series(series) => {
                 for s in series {
+                    if head.get(s.r as u32).is_some() {
+                        // Already defined by the checkpoint, which may hold series whose record
+                        // is also in a segment written while the checkpoint was taken.
+                        continue;
+                    }
                     let mut ms = MemSeries::new(hash32(&s.labels));
                     ms.logged = true;
                     if let Some(mut disk) = by_series.remove(&s.r) {
@@ -191,6 +197,13 @@ impl Head {
                     }
                 }
             }
+            Record::Chunks(open) => {
+                for c in open {
+                    if head.load_open_chunk(c) {
+                        chunks_loaded += 1;
+                    }
+                }
+            }
             Record::Tombstones(_) => {}
         })?;
         let report = OpenReport {
@@ -199,6 +212,7 @@ impl Head {
             head_chunk_problems: chunk_repair.problems,
             samples_replayed: replayed,
             samples_already_in_chunks: skipped,
+            open_chunks_loaded: chunks_loaded,
             orphan_chunks: by_series.values().map(Vec::len).sum(),
             ..OpenReport::default()
         };
@@ -216,6 +230,34 @@ impl Head {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .add(r, labels);
+    }
+
+    /// Installs a checkpointed open chunk as the series' open chunk, unless a head-chunk file
+    /// already holds its samples (the chunk filled up and was written out after the checkpoint
+    /// copied it). Returns whether it was installed.
+    fn load_open_chunk(&self, c: ChunkRecord) -> bool {
+        let Some(series) = self.get(c.r as u32) else {
+            return false;
+        };
+        let Ok(open) = XorAppender::from_bytes(c.bytes) else {
+            tracing::warn!(
+                series = c.r,
+                "checkpointed open chunk undecodable; its samples come from the WAL"
+            );
+            return false;
+        };
+        let (Some(first), Some(last)) = (open.first_time(), open.last_time()) else {
+            return false;
+        };
+        let mut ms = lock(&series);
+        if ms.open.newest().is_some_and(|(lt, _)| lt >= first) {
+            return false;
+        }
+        ms.open = open;
+        ms.newest_value_on_disk = false;
+        self.min_time.fetch_min(first, Ordering::Relaxed);
+        self.max_time.fetch_max(last, Ordering::Relaxed);
+        true
     }
 
     /// Applies a replayed WAL sample unless a head chunk already holds it.
@@ -250,7 +292,9 @@ impl Head {
         }
         ms.open.append(t, v);
         ms.newest_value_on_disk = false;
-        if ms.open.num_samples() >= MAX_SAMPLES_PER_CHUNK {
+        if ms.open.num_samples() >= MAX_SAMPLES_PER_CHUNK
+            || ms.open.bytes().len() >= MAX_OPEN_CHUNK_BYTES
+        {
             let (Some(mint), Some(maxt)) = (ms.open.first_time(), ms.open.last_time()) else {
                 return;
             };
@@ -466,38 +510,114 @@ impl Head {
         Ok(dead.len())
     }
 
-    /// Rewrites the WAL's older segments into a checkpoint holding only what replay still needs:
-    /// the records of live series and the samples not yet in head-chunk files.
+    /// Replaces the WAL's older segments with a checkpoint of the head itself: every live series
+    /// and its open chunk. Full chunks are in head-chunk files already, so after a crash replay
+    /// reads the checkpoint and only the segments written since; no sample is re-appended one by
+    /// one except those.
     pub(crate) fn checkpoint_wal(&self) -> Result<(), StorageError> {
-        // The scan and the segment cut happen under the WAL lock, so no commit slips between them;
-        // rewriting the old segments (seconds at 460k series) happens after, with commits flowing.
-        let (plan, alive, keep_after) = {
+        // Commits write the WAL and apply to the head under the WAL lock, so once a segment is cut
+        // under it, every commit in the older segments is in the head. What is copied below may
+        // also hold later samples; replay skips those as already present.
+        let plan = {
             let mut wal = lock(&self.wal);
-            let series = self.series.read().unwrap_or_else(|e| e.into_inner());
-            let mut alive = HashSet::new();
-            let mut keep_after = i64::MAX;
-            for (i, s) in series.iter().enumerate() {
-                let Some(s) = s else { continue };
-                alive.insert(i as u64);
-                if let Some(t) = lock(s).open.first_time() {
-                    keep_after = keep_after.min(t);
-                }
-            }
-            drop(series);
-            let upto = wal.cut_segment()?.saturating_sub(1);
-            if upto == 0 || upto < wal.segment_range().0 {
+            // A checkpoint rewrites every live series and open chunk (≈130 MB at 460k series), so
+            // it is taken only once the segments since the last one reach half its size: disk
+            // writes stay within 3× the WAL's own, and replay after a crash reads at most the
+            // checkpoint plus half as much again.
+            let sizes = wal.sizes();
+            if sizes.segments == 0 || sizes.segments.saturating_mul(2) < sizes.checkpoint {
                 return Ok(());
             }
-            (wal.plan_checkpoint(upto)?, alive, keep_after)
+            let upto = wal.cut_segment()?.saturating_sub(1);
+            if upto < wal.segment_range().0 {
+                return Ok(());
+            }
+            wal.plan_checkpoint(upto)?
         };
-        // Samples in a still-open chunk (t >= keep_after) must stay; older ones are in chunk files.
-        let stats = plan.write(&|r| alive.contains(&r), keep_after)?;
+        let refs: Vec<(u32, Arc<Mutex<MemSeries>>)> = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as u32, s.clone()?)))
+            .collect();
+        let records = CheckpointRecords {
+            head: self,
+            refs: refs.into_iter(),
+            chunks: None,
+        };
+        let stats = plan.write_records(records)?;
         lock(&self.wal).finish_checkpoint(plan, stats)?;
         Ok(())
     }
 
     pub(crate) fn sync_wal(&self) -> Result<(), StorageError> {
         Ok(lock(&self.wal).sync()?)
+    }
+}
+
+/// The records of a head checkpoint, produced a batch at a time so that the whole head is never
+/// copied at once: a series record batch, then the open chunks of the same series.
+struct CheckpointRecords<'a, I> {
+    head: &'a Head,
+    refs: I,
+    /// The open chunks of the series batch just returned.
+    chunks: Option<Record>,
+}
+
+impl<I: Iterator<Item = (u32, Arc<Mutex<MemSeries>>)>> Iterator for CheckpointRecords<'_, I> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        const BATCH: usize = 4096;
+        if let Some(chunks) = self.chunks.take() {
+            return Some(chunks);
+        }
+        let mut series = Vec::new();
+        let mut chunks = Vec::new();
+        while series.len() < BATCH {
+            let Some((r, s)) = self.refs.next() else {
+                break;
+            };
+            // A series never logged was created by a batch not yet committed (or rolled back):
+            // its record will be in a later segment if the batch commits.
+            let (logged, open) = {
+                let ms = lock(&s);
+                let open = (ms.open.num_samples() > 0).then(|| ms.open.bytes().to_vec());
+                (ms.logged, open)
+            };
+            if !logged {
+                continue;
+            }
+            let Some(labels) = self
+                .head
+                .index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .labels(r)
+            else {
+                continue;
+            };
+            series.push(SeriesRecord {
+                r: u64::from(r),
+                labels,
+            });
+            if let Some(bytes) = open {
+                chunks.push(ChunkRecord {
+                    r: u64::from(r),
+                    bytes,
+                });
+            }
+        }
+        if series.is_empty() {
+            return None;
+        }
+        // Series first: replay defines a series before it loads its chunk.
+        if !chunks.is_empty() {
+            self.chunks = Some(Record::Chunks(chunks));
+        }
+        Some(Record::Series(series))
     }
 }
 

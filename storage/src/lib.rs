@@ -93,6 +93,8 @@ pub struct OpenReport {
     pub samples_replayed: u64,
     /// WAL samples skipped because a head chunk already holds them.
     pub samples_already_in_chunks: u64,
+    /// Open chunks loaded whole from the WAL checkpoint.
+    pub open_chunks_loaded: u64,
     /// Head chunks whose series has no WAL record (dropped).
     pub orphan_chunks: usize,
     /// Blocks loaded.

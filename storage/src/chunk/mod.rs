@@ -21,6 +21,12 @@ pub use xor::{XorAppender, XorIterator};
 /// interval that is half an hour, and the compression gains little beyond it.
 pub const MAX_SAMPLES_PER_CHUNK: u16 = 120;
 
+/// Size at which the head cuts a chunk before it has [`MAX_SAMPLES_PER_CHUNK`] samples. Every
+/// active series holds one open chunk in RAM, and noisy gauges reach 300+ bytes by 120 samples:
+/// capping it bounds the head's RAM per series. Cut chunks live in head-chunk files and are
+/// re-encoded into blocks, so the extra chunk starts cost only temporary disk.
+pub const MAX_OPEN_CHUNK_BYTES: usize = 128;
+
 /// Why a chunk could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {

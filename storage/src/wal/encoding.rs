@@ -3,7 +3,7 @@
 
 use edgeprom_model::Labels;
 
-use super::{Record, SampleRecord, SeriesRecord};
+use super::{ChunkRecord, Record, SampleRecord, SeriesRecord};
 
 /// Frame header: type (1) + payload length (4, LE) + CRC32C (4, LE).
 pub(crate) const HEADER_LEN: usize = 9;
@@ -11,6 +11,7 @@ pub(crate) const HEADER_LEN: usize = 9;
 pub(crate) const TYPE_SERIES: u8 = 1;
 pub(crate) const TYPE_SAMPLES: u8 = 2;
 pub(crate) const TYPE_TOMBSTONES: u8 = 3;
+pub(crate) const TYPE_CHUNKS: u8 = 4;
 /// Set in the type byte of every frame of a commit except its last, so that replay and repair can
 /// treat a commit as all-or-nothing even though each record has its own frame.
 pub(crate) const FLAG_MORE: u8 = 0x80;
@@ -20,6 +21,7 @@ pub(crate) const FLAG_MORE: u8 = 0x80;
 const MIN_SAMPLE_LEN: usize = 1 + 1 + 8;
 const MIN_SERIES_LEN: usize = 1 + 1;
 const MIN_TOMBSTONE_LEN: usize = 1 + 1 + 1;
+const MIN_CHUNK_LEN: usize = 1 + 1;
 
 /// Why a payload whose checksum matched still could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub(crate) fn record_type(r: &Record) -> u8 {
         Record::Series(_) => TYPE_SERIES,
         Record::Samples(_) => TYPE_SAMPLES,
         Record::Tombstones(_) => TYPE_TOMBSTONES,
+        Record::Chunks(_) => TYPE_CHUNKS,
     }
 }
 
@@ -142,6 +145,14 @@ fn encode_payload(buf: &mut Vec<u8>, r: &Record) {
                 put_uvarint(buf, r);
                 put_varint(buf, mint);
                 put_varint(buf, maxt);
+            }
+        }
+        Record::Chunks(chunks) => {
+            put_uvarint(buf, chunks.len() as u64);
+            for c in chunks {
+                put_uvarint(buf, c.r);
+                put_uvarint(buf, c.bytes.len() as u64);
+                buf.extend_from_slice(&c.bytes);
             }
         }
     }
@@ -279,6 +290,16 @@ pub(crate) fn decode(ty: u8, payload: &[u8]) -> Result<Record, DecodeError> {
                 out.push((r, mint, maxt));
             }
             Record::Tombstones(out)
+        }
+        TYPE_CHUNKS => {
+            let n = d.count(MIN_CHUNK_LEN)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let r = d.uvarint()?;
+                let bytes = d.bytes()?.to_vec();
+                out.push(ChunkRecord { r, bytes });
+            }
+            Record::Chunks(out)
         }
         other => return Err(DecodeError::UnknownType(other)),
     };

@@ -65,6 +65,18 @@ pub enum Record {
     Samples(Vec<SampleRecord>),
     /// Deletions: `(ref, mint, maxt)`, both bounds inclusive.
     Tombstones(Vec<(u64, i64, i64)>),
+    /// Open head chunks. Written only into checkpoints: replay then loads each series' open chunk
+    /// whole instead of re-appending every sample it holds, which keeps restart time short.
+    Chunks(Vec<ChunkRecord>),
+}
+
+/// A series' open head chunk at checkpoint time: the XOR chunk bytes (see the chunk format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// The series' ref, as defined by an earlier [`SeriesRecord`].
+    pub r: u64,
+    /// The complete XOR chunk.
+    pub bytes: Vec<u8>,
 }
 
 /// When the current segment is fsynced. Each policy's loss bound on power failure is stated on
@@ -249,6 +261,55 @@ impl CheckpointPlan {
         keep_series: &impl Fn(u64) -> bool,
         keep_samples_after: i64,
     ) -> Result<CheckpointStats, WalError> {
+        self.publish(|tmp, stats| {
+            write_checkpoint(
+                tmp,
+                &self.sources,
+                self.segment_size,
+                keep_series,
+                keep_samples_after,
+                stats,
+            )
+        })
+    }
+
+    /// Writes the checkpoint from `records` instead of from the files it replaces: the caller
+    /// (the head) knows exactly what replay still needs, e.g. every live series and its open chunk.
+    /// Atomic like [`CheckpointPlan::write`]; each record is one commit.
+    pub fn write_records(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<CheckpointStats, WalError> {
+        self.publish(|tmp, stats| {
+            let mut w = CheckpointWriter::new(tmp, self.segment_size);
+            let mut out = Vec::new();
+            for rec in records {
+                match &rec {
+                    Record::Series(v) => stats.series_total += v.len() as u64,
+                    Record::Samples(v) => stats.samples_total += v.len() as u64,
+                    Record::Tombstones(v) => stats.tombstones_total += v.len() as u64,
+                    Record::Chunks(_) => {}
+                }
+                encoding::encode_frame(&mut out, &rec, false)
+                    .map_err(|len| WalError::RecordTooLarge { len })?;
+                if out.len() >= CHECKPOINT_FLUSH_AT {
+                    w.write(&out)?;
+                    out.clear();
+                }
+            }
+            w.write(&out)?;
+            w.finish_file()?;
+            stats.bytes_written = w.total;
+            Ok(())
+        })
+    }
+
+    /// Builds the checkpoint in `checkpoint.UPTO.tmp` with `fill`, fsyncs it and renames it into
+    /// place: the rename is the commit point.
+    fn publish(
+        &self,
+        fill: impl FnOnce(&Path, &mut CheckpointStats) -> Result<(), WalError>,
+    ) -> Result<CheckpointStats, WalError> {
         let mut stats = CheckpointStats {
             checkpoint: self.upto,
             ..CheckpointStats::default()
@@ -259,15 +320,7 @@ impl CheckpointPlan {
             std::fs::remove_dir_all(&tmp).map_err(io_err("removing", &tmp))?;
         }
         std::fs::create_dir(&tmp).map_err(io_err("creating", &tmp))?;
-        let result = write_checkpoint(
-            &tmp,
-            &self.sources,
-            self.segment_size,
-            keep_series,
-            keep_samples_after,
-            &mut stats,
-        );
-        if let Err(e) = result {
+        if let Err(e) = fill(&tmp, &mut stats) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
@@ -283,6 +336,15 @@ impl CheckpointPlan {
     }
 }
 
+/// What [`Wal::sizes`] measured, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalSizes {
+    /// The current checkpoint's files.
+    pub checkpoint: u64,
+    /// The segments after the checkpoint, the active one included.
+    pub segments: u64,
+}
+
 /// What [`replay`] delivered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
@@ -294,6 +356,8 @@ pub struct ReplayReport {
     pub series: u64,
     /// Tombstones in delivered records.
     pub tombstones: u64,
+    /// Open chunks in delivered records.
+    pub chunks: u64,
     /// Bytes of the files read (checkpoint and segments).
     pub bytes: u64,
     /// Segment files read, checkpoint files included.
@@ -749,6 +813,25 @@ impl Wal {
         (self.first, self.current)
     }
 
+    /// Bytes on disk: the current checkpoint's files, and the segments after it (the active one
+    /// included). Files that vanish while being measured count as empty.
+    pub fn sizes(&self) -> WalSizes {
+        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let checkpoint = self.checkpoint.map_or(0, |cp| {
+            let cdir = checkpoint_path(&self.dir, cp);
+            list_segments(&cdir).map_or(0, |ns| {
+                ns.iter().map(|&n| len(&segment_path(&cdir, n))).sum()
+            })
+        });
+        let segments = (self.first..=self.current)
+            .map(|n| len(&segment_path(&self.dir, n)))
+            .sum();
+        WalSizes {
+            checkpoint,
+            segments,
+        }
+    }
+
     /// The WAL directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -903,6 +986,10 @@ impl Drop for Wal {
     }
 }
 
+/// Checkpoints are flushed in ~1 MiB writes: one is built once and published atomically, so there
+/// are no per-commit durability points to respect inside it.
+const CHECKPOINT_FLUSH_AT: usize = 1 << 20;
+
 /// Segment writer for a checkpoint under construction.
 struct CheckpointWriter {
     dir: PathBuf,
@@ -914,6 +1001,17 @@ struct CheckpointWriter {
 }
 
 impl CheckpointWriter {
+    fn new(dir: &Path, segment_size: u64) -> CheckpointWriter {
+        CheckpointWriter {
+            dir: dir.to_path_buf(),
+            segment_size,
+            n: 0,
+            file: None,
+            offset: 0,
+            total: 0,
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) -> Result<(), WalError> {
         if buf.is_empty() {
             return Ok(());
@@ -959,17 +1057,7 @@ fn write_checkpoint(
     mint: i64,
     stats: &mut CheckpointStats,
 ) -> Result<(), WalError> {
-    // Flushed in ~1 MiB writes: a checkpoint is built once and published atomically, so there are
-    // no per-commit durability points to respect inside it.
-    const FLUSH_AT: usize = 1 << 20;
-    let mut w = CheckpointWriter {
-        dir: tmp.to_path_buf(),
-        segment_size,
-        n: 0,
-        file: None,
-        offset: 0,
-        total: 0,
-    };
+    let mut w = CheckpointWriter::new(tmp, segment_size);
     let mut out = Vec::new();
     let mut write_err = None;
     for (path, n) in sources {
@@ -997,17 +1085,22 @@ fn write_checkpoint(
                     stats.tombstones_dropped += before - v.len() as u64;
                     Record::Tombstones(v)
                 }
+                Record::Chunks(mut v) => {
+                    v.retain(|c| keep_series(c.r));
+                    Record::Chunks(v)
+                }
             };
             let empty = match &kept {
                 Record::Series(v) => v.is_empty(),
                 Record::Samples(v) => v.is_empty(),
                 Record::Tombstones(v) => v.is_empty(),
+                Record::Chunks(v) => v.is_empty(),
             };
             if !empty {
                 // Re-encoding a subset never grows a record, so it fits a frame.
                 let _ = encoding::encode_frame(&mut out, &kept, false);
             }
-            if out.len() >= FLUSH_AT {
+            if out.len() >= CHECKPOINT_FLUSH_AT {
                 if let Err(e) = w.write(&out) {
                     write_err = Some(e);
                     return Err("checkpoint write failed".into());
@@ -1059,6 +1152,7 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayReport, Wal
                         Record::Series(v) => report.series += v.len() as u64,
                         Record::Samples(v) => report.samples += v.len() as u64,
                         Record::Tombstones(v) => report.tombstones += v.len() as u64,
+                        Record::Chunks(v) => report.chunks += v.len() as u64,
                     }
                     f(rec);
                 }

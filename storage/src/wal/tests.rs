@@ -127,6 +127,16 @@ fn every_record_type_round_trips_bit_exact() {
                 .collect(),
         ),
         Record::Tombstones(vec![(1, i64::MIN, i64::MAX), (u64::MAX, -5, 5), (0, 0, 0)]),
+        Record::Chunks(vec![
+            ChunkRecord {
+                r: 3,
+                bytes: vec![0, 1, 0x80, 0xff, 0],
+            },
+            ChunkRecord {
+                r: u64::MAX,
+                bytes: Vec::new(),
+            },
+        ]),
         Record::Series(vec![]),
         Record::Samples(vec![]),
         Record::Tombstones(vec![]),
@@ -138,7 +148,8 @@ fn every_record_type_round_trips_bit_exact() {
     drop(w);
     let (got, rep) = all_with_report(d.path());
     assert!(same(&got, &recs), "{got:?}");
-    assert_eq!(rep.records, 6);
+    assert_eq!(rep.records, 7);
+    assert_eq!(rep.chunks, 2);
     assert_eq!(rep.series, 3);
     assert_eq!(rep.samples, weird.len() as u64);
     assert_eq!(rep.tombstones, 3);
@@ -472,6 +483,7 @@ fn checkpoint_keeps_what_keep_says_and_deletes_old_segments() {
             Record::Series(v) => series_refs.extend(v.iter().map(|s| s.r)),
             Record::Samples(v) => sample_pts.extend(v.iter().map(|s| (s.r, s.t))),
             Record::Tombstones(v) => panic!("tombstones survived: {v:?}"),
+            Record::Chunks(v) => panic!("chunks appeared: {v:?}"),
         }
     }
     assert_eq!(series_refs, vec![0, 2, 4, 6, 8, 10]);
@@ -494,7 +506,7 @@ fn checkpoint_keeps_what_keep_says_and_deletes_old_segments() {
         match r {
             Record::Series(v) => refs.extend(v.iter().map(|s| s.r)),
             Record::Samples(v) => pts.extend(v.iter().map(|s| (s.r, s.t))),
-            Record::Tombstones(_) => {}
+            Record::Tombstones(_) | Record::Chunks(_) => {}
         }
     }
     assert_eq!(refs, vec![0, 2]);
