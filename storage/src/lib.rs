@@ -14,18 +14,20 @@ pub mod chunk;
 mod head;
 mod head_chunks;
 pub mod index;
+mod tombstones;
 pub mod wal;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use edgeprom_model::{Appendable, Appender, Labels, Sample};
 
 use block::{Block, SharedBlockSeries};
 pub use head_chunks::HeadChunksError;
 use index::{MatchType, Matcher};
+pub use tombstones::TombstoneError;
 
 /// Why the storage could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,9 @@ pub enum StorageError {
     /// A block could not be written, opened or deleted.
     #[error(transparent)]
     Block(#[from] block::BlockError),
+    /// The tombstone file could not be written.
+    #[error(transparent)]
+    Tombstones(#[from] TombstoneError),
 }
 
 /// Options fixed when the storage is opened.
@@ -95,6 +100,8 @@ pub struct OpenReport {
     pub samples_already_in_chunks: u64,
     /// Open chunks loaded whole from the WAL checkpoint.
     pub open_chunks_loaded: u64,
+    /// Why the tombstone file was set aside, if it was unreadable.
+    pub tombstone_problem: Option<String>,
     /// Head chunks whose series has no WAL record (dropped).
     pub orphan_chunks: usize,
     /// Blocks loaded.
@@ -140,6 +147,8 @@ pub struct SeriesData {
     /// The series' labels.
     pub labels: Labels,
     sources: Vec<Source>,
+    /// Deleted ranges (`delete_series`) to leave out, sorted; empty for almost every series.
+    deleted: Vec<(i64, i64)>,
 }
 
 type SampleStream<'a> = Box<dyn Iterator<Item = (i64, f64)> + 'a>;
@@ -154,6 +163,12 @@ impl SeriesData {
     /// time; a timestamp that several hold (after a restart, at a block boundary, or where a
     /// backfilled block overlaps) is returned once, from the oldest source.
     pub fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        let merged = self.merged_samples();
+        let deleted = self.deleted.as_slice();
+        merged.filter(move |&(t, _)| deleted.is_empty() || !tombstones::covered(deleted, t))
+    }
+
+    fn merged_samples(&self) -> SampleStream<'_> {
         fn open(s: &Source) -> SampleStream<'_> {
             match s {
                 Source::Block(b) => Box::new(b.samples().into_iter()),
@@ -183,6 +198,10 @@ impl SeriesData {
             Some(sample)
         }))
     }
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn block_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -237,6 +256,10 @@ pub struct Storage {
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     report: OpenReport,
     options: Options,
+    /// Deleted ranges hidden from reads.
+    tombstones: RwLock<tombstones::Tombstones>,
+    /// Held while blocks are compacted or rewritten, so two passes never replace the same block.
+    rewriting: Mutex<()>,
     /// Held for the life of the storage: one process per data directory.
     _lock: File,
 }
@@ -278,12 +301,26 @@ impl Storage {
         }
         report.blocks = blocks.len();
         report.quarantined = quarantined;
+        let tombstones = match tombstones::Tombstones::load(dir) {
+            Ok(t) => t,
+            Err(e) => {
+                // Deleted data showing again is better than refusing to start; the file is kept
+                // aside for inspection and the problem reported.
+                tracing::error!(error = %e, "tombstone file unreadable; deleted series are visible again");
+                let bad = dir.join(format!("{}.corrupt", tombstones::FILE));
+                let _ = std::fs::rename(dir.join(tombstones::FILE), bad);
+                report.tombstone_problem = Some(e.to_string());
+                tombstones::Tombstones::default()
+            }
+        };
         Ok(Storage {
             dir: dir.to_path_buf(),
             head,
             blocks: RwLock::new(Arc::new(blocks)),
             report,
             options,
+            tombstones: RwLock::new(tombstones),
+            rewriting: Mutex::new(()),
             _lock: lock,
         })
     }
@@ -324,8 +361,111 @@ impl Storage {
     }
 
     /// Series matching all `matchers` that have samples in `[mint, maxt]`, sorted by labels, blocks
-    /// and head merged. Samples are decoded lazily by [`SeriesData::samples`].
+    /// and head merged. Samples are decoded lazily by [`SeriesData::samples`]; deleted ranges are
+    /// left out, and a series with nothing left in the range is not returned.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+        let mut out = self.select_undeleted(matchers, mint, maxt);
+        let tombstones = self.tombstones.read().unwrap_or_else(|e| e.into_inner());
+        if tombstones.is_empty() {
+            return out;
+        }
+        for s in &mut out {
+            if let Some(d) = tombstones.get(&s.labels) {
+                s.deleted = d.to_vec();
+            }
+        }
+        drop(tombstones);
+        out.retain(|s| s.deleted.is_empty() || s.samples().next().is_some());
+        out
+    }
+
+    /// Marks the data of every series matching any of `matcher_sets` within `[mint, maxt]`
+    /// (inclusive) deleted, as Prometheus's `delete_series` does: reads stop returning it at once,
+    /// and [`Storage::clean_tombstones`] removes it from blocks. Returns how many series were hit.
+    pub fn delete_series(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<usize, StorageError> {
+        let mut hit = std::collections::BTreeSet::new();
+        for set in matcher_sets {
+            hit.extend(
+                self.select_undeleted(set, mint, maxt)
+                    .into_iter()
+                    .map(|s| s.labels),
+            );
+        }
+        if hit.is_empty() {
+            return Ok(0);
+        }
+        let mut tombstones = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        for labels in &hit {
+            tombstones.add(labels.clone(), mint, maxt);
+        }
+        tombstones.save(&self.dir)?;
+        tracing::info!(series = hit.len(), mint, maxt, "series deleted");
+        Ok(hit.len())
+    }
+
+    /// Rewrites every block holding deleted data without it, then forgets the deleted ranges that
+    /// only blocks held (ranges the head may still hold keep hiding its samples). Returns the
+    /// number of blocks rewritten.
+    pub fn clean_tombstones(&self) -> Result<usize, StorageError> {
+        let _exclusive = lock_ignoring_poison(&self.rewriting);
+        let snapshot: Vec<(Labels, Vec<(i64, i64)>)> = {
+            let t = self.tombstones.read().unwrap_or_else(|e| e.into_inner());
+            if t.is_empty() {
+                return Ok(0);
+            }
+            t.entries()
+                .map(|(l, iv)| (l.clone(), iv.to_vec()))
+                .collect()
+        };
+        let lookup: BTreeMap<Labels, Vec<(i64, i64)>> = snapshot.into_iter().collect();
+        let mut rewritten = 0;
+        for b in self.blocks().iter() {
+            let m = b.meta();
+            let touched = lookup
+                .values()
+                .flatten()
+                .any(|&(a, z)| a < m.max_time && z >= m.min_time);
+            if !touched {
+                continue;
+            }
+            let series = b.all_series().map(|r| {
+                r.map(|(labels, mut samples)| {
+                    if let Some(d) = lookup.get(&labels) {
+                        samples.retain(|&(t, _)| !tombstones::covered(d, t));
+                    }
+                    (labels, samples)
+                })
+            });
+            let meta = block::write_block_with(
+                &self.dir,
+                series,
+                m.min_time,
+                m.max_time,
+                m.level,
+                m.sources.clone(),
+            )?;
+            self.add_block(Arc::new(Block::open(&self.dir.join(&meta.id))?));
+            let old = m.id.clone();
+            self.delete_blocks(|b, _| b.meta().id == old)?;
+            rewritten += 1;
+        }
+        let mut t = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        // Ranges added while the blocks were rewritten are kept whole.
+        let head_min = self.head.time_range().map_or(i64::MAX, |(min, _)| min);
+        t.clip_before_if(head_min, |labels, iv| {
+            lookup.get(labels).is_some_and(|old| old.contains(iv))
+        });
+        t.save(&self.dir)?;
+        tracing::info!(blocks = rewritten, "tombstones cleaned");
+        Ok(rewritten)
+    }
+
+    fn select_undeleted(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
         let mut merged: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
         for b in self.blocks().iter() {
             let m = b.meta();
@@ -344,7 +484,11 @@ impl Storage {
         }
         merged
             .into_iter()
-            .map(|(labels, sources)| SeriesData { labels, sources })
+            .map(|(labels, sources)| SeriesData {
+                labels,
+                sources,
+                deleted: Vec::new(),
+            })
             .collect()
     }
 
@@ -405,6 +549,7 @@ impl Storage {
     /// once the head spans 1.5 ranges, applies retention by time (measured back from `now_ms`) and by
     /// size, and checkpoints the WAL so that replay after a crash stays short.
     pub fn maintain(&self, now_ms: i64) -> Result<MaintainReport, StorageError> {
+        let _exclusive = lock_ignoring_poison(&self.rewriting);
         let mut report = MaintainReport::default();
         while let Some(meta) = self.compact_head()? {
             report.blocks_written.push(meta.id);

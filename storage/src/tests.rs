@@ -291,6 +291,46 @@ fn a_checkpoint_holds_the_open_chunks_so_a_restart_replays_only_later_samples() 
 }
 
 #[test]
+fn deleted_ranges_stay_hidden_across_restarts_and_clean_tombstones_rewrites_blocks() {
+    let d = dir("tombstones");
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    fill(&s, 0, 300);
+    s.flush_head().unwrap();
+    fill(&s, 300, 50);
+    let job = |j: &str| vec![Matcher::new(MatchType::Equal, "job", j).unwrap()];
+    // [100, 199] s from the blocks and [320, 329] s from the head.
+    assert_eq!(s.delete_series(&[job("a")], 100_000, 199_000).unwrap(), 1);
+    assert_eq!(
+        s.delete_series(&[job("a"), job("b")], 320_000, 329_000)
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.delete_series(&[job("nope")], 0, 1_000_000).unwrap(), 0);
+    let want_a: Vec<i64> = (0..350)
+        .filter(|t| !(100..200).contains(t) && !(320..330).contains(t))
+        .collect();
+    assert_eq!(seconds(&s, "a"), want_a);
+    assert_eq!(seconds(&s, "c"), (0..350).collect::<Vec<_>>());
+    // A series with nothing left in the range is not selected at all.
+    assert!(s.select(&job("a"), 120_000, 150_000).is_empty());
+    assert_eq!(s.select(&job("c"), 120_000, 150_000).len(), 1);
+
+    drop(s);
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    assert_eq!(seconds(&s, "a"), want_a);
+    let blocks_before = s.block_list();
+    let rewritten = s.clean_tombstones().unwrap();
+    assert!(rewritten >= 1, "{rewritten}");
+    assert_ne!(s.block_list(), blocks_before);
+    assert_eq!(seconds(&s, "a"), want_a);
+    assert_eq!(seconds(&s, "b").len(), 340);
+    // Only the range the head still holds is remembered.
+    let kept = std::fs::read_to_string(d.join("tombstones.json")).unwrap();
+    assert!(!kept.contains("100000"), "{kept}");
+    assert!(kept.contains("329000"), "{kept}");
+}
+
+#[test]
 fn retention_deletes_whole_old_blocks_by_time_and_by_size() {
     let d = dir("retention");
     let s = Storage::open(

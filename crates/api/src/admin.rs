@@ -1,13 +1,14 @@
 //! The TSDB admin endpoints, answered only with `--web.enable-admin-api`.
 //!
-//! `snapshot` is real: blocks are hard-linked and the head is written as one more block.
-//! `delete_series` and `clean_tombstones` need tombstones, which edgeprom's storage does not have,
-//! so they are refused with an `unavailable` error instead of pretending to succeed.
+//! `snapshot` hard-links the blocks and writes the head as one more block. `delete_series` records
+//! tombstones that hide the data from every read at once; `clean_tombstones` rewrites the blocks
+//! without it. Both answer 204 No Content on success, as Prometheus does.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use edgeprom_storage::Storage;
 use edgeprom_storage::index::{MatchType, Matcher};
 
@@ -22,26 +23,36 @@ fn enabled(api: &Api) -> Result<(), ApiError> {
     }
 }
 
-/// `POST|PUT /api/v1/admin/tsdb/delete_series`.
-pub(crate) async fn delete_series(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
+/// `POST|PUT /api/v1/admin/tsdb/delete_series`: `match[]` (repeated), `start` and `end` (default:
+/// all time).
+pub(crate) async fn delete_series(
+    State(api): State<Arc<Api>>,
+    p: Params,
+) -> Result<StatusCode, ApiError> {
     enabled(&api)?;
     if p.all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    crate::series::match_sets(&p)?;
-    Err(ApiError::new(
-        ErrorType::Unavailable,
-        "delete_series is not supported: edgeprom's storage has no tombstones; data leaves only by retention",
-    ))
+    let sets = crate::series::match_sets(&p)?;
+    let start = p.time("start", crate::params::MIN_TIME)?;
+    let end = p.time("end", crate::params::MAX_TIME)?;
+    let storage = api.storage.clone();
+    tokio::task::spawn_blocking(move || storage.delete_series(&sets, start, end))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("delete series: {e}")))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/clean_tombstones`.
-pub(crate) async fn clean_tombstones(State(api): State<Arc<Api>>) -> ApiResult {
+pub(crate) async fn clean_tombstones(State(api): State<Arc<Api>>) -> Result<StatusCode, ApiError> {
     enabled(&api)?;
-    Err(ApiError::new(
-        ErrorType::Unavailable,
-        "clean_tombstones is not supported: edgeprom's storage has no tombstones",
-    ))
+    let storage = api.storage.clone();
+    tokio::task::spawn_blocking(move || storage.clean_tombstones())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("clean tombstones: {e}")))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST|PUT /api/v1/admin/tsdb/snapshot`: a snapshot under `<data>/snapshots/<name>`.

@@ -364,7 +364,7 @@ async fn federate_latest_samples_as_text() {
 }
 
 #[tokio::test]
-async fn admin_endpoints_need_the_flag_and_refuse_what_they_cannot_do() {
+async fn admin_endpoints_need_the_flag_and_delete_series_hides_data() {
     let f = fixture(ApiOptions::default());
     let (s, v) = post_json(&f, "/api/v1/admin/tsdb/snapshot", "").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
@@ -380,9 +380,44 @@ async fn admin_endpoints_need_the_flag_and_refuse_what_they_cannot_do() {
     let snap = f.api.storage.dir().join("snapshots").join(name);
     let blocks: Vec<_> = std::fs::read_dir(&snap).expect("snapshot dir").collect();
     assert_eq!(blocks.len(), 1, "the head written as one block");
-    let (s, v) = post_json(&f, "/api/v1/admin/tsdb/delete_series", "match%5B%5D=up").await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(v["errorType"], "unavailable");
+
+    // delete_series hides [0, 300] s of up{job="a"} at once; Prometheus answers 204 with no body.
+    let count = "/api/v1/query?query=count_over_time(up%5B10m%5D)&time=600";
+    let (_, v) = get_json(&f, count).await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "40", "{v}");
+    let (s, body) = call(
+        &f,
+        Method::POST,
+        "/api/v1/admin/tsdb/delete_series",
+        Some("match%5B%5D=up%7Bjob%3D%22a%22%7D&start=0&end=300"),
+    )
+    .await;
+    assert_eq!((s, body.as_str()), (StatusCode::NO_CONTENT, ""));
+    let (_, v) = get_json(&f, count).await;
+    let result = v["data"]["result"].as_array().expect("result").clone();
+    let by_job = |job: &str| {
+        result
+            .iter()
+            .find(|r| r["metric"]["job"] == job)
+            .map(|r| r["value"][1].clone())
+    };
+    assert_eq!(by_job("a"), Some("20".into()), "{v}");
+    assert_eq!(by_job("b"), Some("40".into()), "{v}");
+    let (_, v) = get_json(&f, "/api/v1/series?match%5B%5D=up&start=0&end=300").await;
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, _) = call(
+        &f,
+        Method::POST,
+        "/api/v1/admin/tsdb/clean_tombstones",
+        Some(""),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = get_json(&f, count).await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "20", "{v}");
+    let (s, v) = post_json(&f, "/api/v1/admin/tsdb/delete_series", "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"], "no match[] parameter provided");
 }
 
 #[tokio::test]

@@ -672,7 +672,7 @@ impl Block {
     }
 
     /// Every series with all its samples, in label order.
-    fn all_series(
+    pub(crate) fn all_series(
         &self,
     ) -> impl Iterator<Item = Result<(Labels, Vec<(i64, f64)>), BlockError>> + '_ {
         let index_path = self.dir.join(INDEX_FILE);
