@@ -876,15 +876,14 @@ async fn every_dashboard_target_answers_with_data() {
     let dir = dashboards_dir();
     let dashboards = load_dashboards(&dir);
     let external = std::env::var("EDGEPROM_DASHBOARDS_URL").ok();
-    let _server;
-    let base = match &external {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let ep = server_with_generated_data().await;
-            let base = ep.base.clone();
-            _server = ep;
-            base
-        }
+    let server: Option<Edgeprom> = match &external {
+        Some(_) => None,
+        None => Some(server_with_generated_data().await),
+    };
+    let base = match (&external, &server) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(ep)) => ep.base.clone(),
+        (None, None) => unreachable!("a server was started"),
     };
     let client = Client {
         http: reqwest::Client::builder()
@@ -1053,5 +1052,10 @@ async fn every_dashboard_target_answers_with_data() {
         coverage >= MIN_COVERAGE,
         "only {with_data} of {total} targets ({:.1} %) returned data",
         coverage * 100.0
-    );
+    ); // Only a passing run cleans up: a failing one leaves the data and the server's log.
+    if let Some(ep) = server {
+        let dir = ep.dir.clone();
+        drop(ep);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
