@@ -118,3 +118,29 @@ pub fn one_second_intervals(all: &[(String, f64)]) -> (f64, f64, f64) {
         bucket("le=\"0.9\""),
     )
 }
+
+/// Runs `edgeprom <args>` to completion within `limit` (panicking on failure or overrun), with
+/// stdout in `dir/<subcommand>.log`; returns that output.
+pub fn run(dir: &Path, args: &[String], limit: Duration) -> String {
+    let log = dir.join(format!("{}.log", args[0]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
+        .args(args)
+        .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start edgeprom");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(status.success(), "edgeprom {args:?} failed: {out}");
+            return out;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("edgeprom {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,6 +1,6 @@
 //! `edgeprom demo` from nothing: the real binary starts the generator's targets for the six
-//! Dynamo jobs on loopback and scrapes them; its own `/metrics` shows every job up within a
-//! bounded wait, and so does `up` through `/api/v1/query`.
+//! Dynamo jobs (and the Kubernetes-side ones) on loopback and scrapes them; its own `/metrics`
+//! shows every job up within a bounded wait, and so does `up` through `/api/v1/query`.
 
 mod common;
 
@@ -9,17 +9,24 @@ use std::time::{Duration, Instant};
 
 use common::{Edgeprom, free_port, self_metrics, temp_dir};
 
-const JOBS: [&str; 6] = [
+const JOBS: [&str; 12] = [
     "nats-prometheus-exporter",
     "etcd-server",
     "dcgm-exporter",
     "dynamo-frontend",
     "dynamo-backend",
     "kvbm-metrics",
+    // What the Kubernetes dashboards read besides the platform's six jobs.
+    "kube-state-metrics",
+    "cadvisor",
+    "node-exporter",
+    "dynamo-planner",
+    "dynamo-operator",
+    "xpu-smi-exporter",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_shows_six_jobs_up() {
+async fn demo_shows_every_job_up() {
     let dir = temp_dir("demo");
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))

@@ -5,45 +5,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::temp_dir;
+use common::{run, temp_dir};
 use edgeprom_exposition::{Entry, Format, Parser};
 use edgeprom_fixtures::format::Reader;
 use edgeprom_model::Labels;
 use edgeprom_storage::index::{MatchType, Matcher};
 use edgeprom_storage::{Options, Storage};
-
-/// Runs the binary with `args` to completion, at most `limit`.
-fn run(dir: &Path, args: &[String], limit: Duration) -> String {
-    let log = dir.join(format!("{}.log", args[0]));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
-        .args(args)
-        .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start edgeprom");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let out = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(status.success(), "edgeprom {args:?} failed: {out}");
-            return out;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("edgeprom {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 type Expected = BTreeMap<Labels, Vec<(i64, f64)>>;
 

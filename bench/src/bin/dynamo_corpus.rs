@@ -14,7 +14,7 @@ use edgeprom_bench::corpus::{Config, Corpus, DEFAULT_START_S, DEFAULT_WORKERS};
 #[derive(Debug, Parser)]
 #[command(name = "dynamo-corpus")]
 struct Args {
-    /// Number of Dynamo backend workers (one GPU each); the default gives ≈ 33 M samples/hour.
+    /// Number of Dynamo backend workers (one GPU each); the default gives ≈ 31 M samples/hour.
     #[arg(long, default_value_t = DEFAULT_WORKERS)]
     targets: usize,
     /// Length of the corpus: `1h`, `30m`, `90s` or plain seconds.

@@ -183,8 +183,9 @@ pub enum Command {
         #[command(subcommand)]
         what: Check,
     },
-    /// Serve the six Dynamo jobs from the built-in generator on loopback ports and run the
-    /// server scraping them with the platform's job names and intervals.
+    /// Serve Dynamo's six jobs and the Kubernetes-side jobs from the built-in generator on
+    /// loopback ports and run the server scraping them with the platform's job names and
+    /// intervals.
     Demo(DemoFlags),
     /// Record every scrape of a configuration's static targets for a while, one zstd
     /// recording per job (format: crates/fixtures/FORMAT.md).
@@ -192,7 +193,7 @@ pub enum Command {
     /// Replay recordings: as live loopback targets (`--serve`) or straight into a data
     /// directory (`--import`).
     Replay(ReplayFlags),
-    /// Write generator recordings of the six Dynamo jobs (what `fixtures/` holds; larger ones
+    /// Write generator recordings of every generator job (what `fixtures/` holds; larger ones
     /// for benchmarks).
     Generate(GenerateFlags),
     /// Import data into blocks, like `promtool tsdb create-blocks-from`.
@@ -288,8 +289,8 @@ pub struct GenerateFlags {
     #[arg(long = "out", default_value = "fixtures/dynamo")]
     pub out: PathBuf,
 
-    /// Simulated backend workers (one GPU each).
-    #[arg(long, default_value_t = 2)]
+    /// Simulated backend workers (one GPU each), in decode/prefill pairs.
+    #[arg(long, default_value_t = edgeprom_fixtures::demo::DEMO_WORKERS)]
     pub workers: usize,
 
     /// Seconds of scrapes, from 2026-01-01T00:00:00Z.
@@ -312,8 +313,8 @@ pub struct DemoFlags {
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: String,
 
-    /// Simulated Dynamo backend workers (one GPU each).
-    #[arg(long = "demo.workers", default_value_t = 2)]
+    /// Simulated Dynamo backend workers (one GPU each), in decode/prefill pairs.
+    #[arg(long = "demo.workers", default_value_t = edgeprom_fixtures::demo::DEMO_WORKERS)]
     pub workers: usize,
 
     /// Seed of the generator.

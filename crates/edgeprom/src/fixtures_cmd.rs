@@ -53,9 +53,11 @@ pub fn demo(flags: DemoFlags) -> ExitCode {
         Some(("0.0.0.0" | "" | "[::]", port)) => format!("localhost:{port}"),
         _ => flags.listen_address.clone(),
     };
+    let jobs: std::collections::BTreeSet<&str> = targets.targets.iter().map(|t| t.job).collect();
     println!(
-        "edgeprom demo: {} targets of 6 Dynamo jobs on loopback:",
-        targets.targets.len()
+        "edgeprom demo: {} targets of {} jobs (Dynamo's six and the Kubernetes side) on loopback:",
+        targets.targets.len(),
+        jobs.len()
     );
     for t in &targets.targets {
         println!("  {:<26} {:<34} http://{}/metrics", t.job, t.name, t.addr);
