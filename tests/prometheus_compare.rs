@@ -9,10 +9,11 @@
 //! `/api/v1/label/<name>/values`, `/api/v1/series`) and a few error answers.
 //!
 //! What is compared: `status`, `errorType`, `resultType`; each series' metric labels (as sets;
-//! series are matched by label set, in order only where the query sorts); each timestamp exactly;
-//! each value parsed as a float, equal when both are NaN, both the same infinity, or within a
-//! relative difference of [`REL_TOL`]. Not compared: error messages, `warnings`/`infos` (Prometheus
-//! 2.42 has no annotations), and the order of series of unsorted queries (PromQL does not define it).
+//! series are matched by label set); each timestamp exactly; each value parsed as a float, equal
+//! when both are NaN, both the same infinity, or within a relative difference of [`REL_TOL`]; for
+//! an instant query that sorts, the sequence of values in the server's order. Not compared: error
+//! messages, `warnings`/`infos` (Prometheus 2.42 has no annotations), the order of series of
+//! unsorted queries and of equal values (PromQL does not define them).
 //!
 //! Why the comparison is meaningful between 2.x and edgeprom's 3.x semantics:
 //! - every evaluation time is half a second off the corpus's whole-second sample timestamps, so
@@ -421,6 +422,89 @@ const PANELS: &[Panel] = &[
         "added: absent_over_time of a missing series",
         r#"absent_over_time(dynamo_component_engine_failover_state{state="active"}[5m])"#,
     ),
+    p(
+        "added: absent keeps equality matchers' labels",
+        r#"absent(nope{job="x", instance=~"y.*", model="m"})"#,
+    ),
+    p(
+        "added: raw range vector (instant only; a range query refuses it)",
+        "dynamo_frontend_active_requests[1m]",
+    ),
+    p("added: scalar result", "scalar(sum(up)) * 2"),
+    p("added: time()", "time()"),
+    p(
+        "added: ±Inf and NaN from division",
+        "(dynamo_frontend_disconnected_clients - 1) / 0",
+    ),
+    p(
+        "added: count_values formats floats as labels",
+        r#"count_values("v", DCGM_FI_DEV_POWER_USAGE) or count_values("v", go_gc_duration_seconds) or count_values("v", DCGM_FI_PROF_NVLINK_TX_BYTES * 1e10)"#,
+    ),
+    p(
+        "added: histogram_quantile outside [0, 1]",
+        "histogram_quantile(-0.5, sum by (le) (rate(dynamo_frontend_request_duration_seconds_bucket[5m]))) + histogram_quantile(1.5, sum by (le) (rate(dynamo_frontend_request_duration_seconds_bucket[5m])))",
+    ),
+    p(
+        "added: name regex, !=, !~, empty matcher",
+        r#"{__name__=~"DCGM_FI_DEV_(GPU|MEM).*", gpu!="1", Hostname!~"x.*", nope=""}"#,
+    ),
+    p(
+        "added: sum without, stdvar, group",
+        "sum without (instance, job) (dynamo_tokio_worker_busy_ratio) + stdvar without (instance, job) (dynamo_tokio_worker_busy_ratio) + group without (instance, job) (dynamo_tokio_worker_busy_ratio)",
+    ),
+    p(
+        "added: %, ^, unary minus, precedence",
+        "-DCGM_FI_DEV_GPU_TEMP % 7 + 2 ^ 3 ^ 0.5 - -2 ^ 2",
+    ),
+    p(
+        "added: math functions",
+        "ln(DCGM_FI_DEV_POWER_USAGE) + log2(DCGM_FI_DEV_POWER_USAGE) + sqrt(DCGM_FI_DEV_GPU_TEMP) + exp(DCGM_FI_PROF_DRAM_ACTIVE) + ceil(DCGM_FI_DEV_POWER_USAGE) - floor(DCGM_FI_DEV_POWER_USAGE)",
+    ),
+    // `a atan2 b` keeps `__name__` in 2.42 and drops it from 2.47 on, as the arithmetic
+    // operators do (Prometheus commit 531567d "Drop metric name for atan2 binary operator"), so
+    // the comparison aggregates the name away.
+    p(
+        "added: atan2 (name dropped by sum: changed in 2.47)",
+        "sum by (gpu) (DCGM_FI_DEV_GPU_TEMP atan2 DCGM_FI_DEV_MEMORY_TEMP)",
+    ),
+    p(
+        "added: date functions",
+        "hour(timestamp(up)) * 10000 + minute(timestamp(up)) * 100 + day_of_week(timestamp(up)) + days_in_month(timestamp(up)) + month(timestamp(up)) + year(timestamp(up)) - day_of_month(timestamp(up))",
+    ),
+    p(
+        "added: date functions of the evaluation time",
+        "day_of_week() * 1000 + hour() * 100 + minute() + days_in_month() - day_of_month() + month() * year()",
+    ),
+    p(
+        "added: last/sum/count/present_over_time",
+        "last_over_time(DCGM_FI_DEV_GPU_TEMP[1m]) + sum_over_time(DCGM_FI_DEV_GPU_TEMP[1m]) / count_over_time(DCGM_FI_DEV_GPU_TEMP[1m]) + present_over_time(DCGM_FI_DEV_GPU_TEMP[1m])",
+    ),
+    p(
+        "added: @ end() and negative offset",
+        "max_over_time(DCGM_FI_DEV_GPU_TEMP[10m] @ end()) - DCGM_FI_DEV_GPU_TEMP offset -1m",
+    ),
+    p(
+        "added: label_replace deleting and copying labels",
+        r#"label_replace(label_replace(up, "job", "", "job", "dynamo-.*"), "port", "$2", "instance", "(.*):([0-9]+)")"#,
+    ),
+    p(
+        "added: comparison filters and bool",
+        "(DCGM_FI_DEV_GPU_TEMP > 50) + (DCGM_FI_DEV_GPU_TEMP >= bool 60) + (DCGM_FI_DEV_GPU_TEMP != bool 70)",
+    ),
+    // k is below the number of non-NaN values: which of several NaN series a larger k would
+    // keep is up to the implementation (input order), not PromQL.
+    p(
+        "added: topk and bottomk skip NaN",
+        "topk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) or bottomk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
+    ),
+    p(
+        "added: sort with NaN (order of values compared)",
+        "sort(dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
+    ),
+    p(
+        "added: max and min with NaN",
+        "max by (instance) (dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) - min by (instance) (dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
+    ),
 ];
 
 /// Whether `expr` calls `rate`, `increase` or `delta`, whose extrapolation towards a series'
@@ -495,8 +579,12 @@ enum Outcome {
     },
     Success {
         result_type: String,
-        /// Series as (labels, points); a scalar or string is one series without labels.
+        /// Series as (labels, points), sorted by labels; a scalar or string is one series
+        /// without labels.
         series: Vec<(BTreeMap<String, String>, Vec<Point>)>,
+        /// For a query that sorts: the values in the server's order. Only the values: the order
+        /// of series with equal values (or NaN) is the implementation's.
+        order: Option<Vec<String>>,
     },
     /// Lookup endpoints: a list of label names/values, or of label sets.
     Strings(Vec<String>),
@@ -525,7 +613,7 @@ fn fmt_labels(l: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
-/// Reduces a query answer. `sorted`: keep the server's series order (the query sorts).
+/// Reduces a query answer. `sorted`: the query sorts, keep the order of its values.
 fn outcome(v: &Value, sorted: bool) -> Outcome {
     if v["status"] != "success" {
         return Outcome::Error {
@@ -556,12 +644,17 @@ fn outcome(v: &Value, sorted: bool) -> Outcome {
             .unwrap_or_default(),
         _ => vec![(BTreeMap::new(), vec![point_of(result)])],
     };
-    if !sorted {
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-    }
+    let order = sorted.then(|| {
+        series
+            .iter()
+            .filter_map(|s| s.1.first().map(|p| p.1.clone()))
+            .collect()
+    });
+    series.sort_by(|a, b| a.0.cmp(&b.0));
     Outcome::Success {
         result_type,
         series,
+        order,
     }
 }
 
@@ -614,10 +707,12 @@ fn compare(what: &str, e: &Outcome, p: &Outcome, diffs: &mut Vec<Diff>) -> (usiz
             Outcome::Success {
                 result_type: ta,
                 series: sa,
+                order: oa,
             },
             Outcome::Success {
                 result_type: tb,
                 series: sb,
+                order: ob,
             },
         ) => {
             if ta != tb {
@@ -625,30 +720,26 @@ fn compare(what: &str, e: &Outcome, p: &Outcome, diffs: &mut Vec<Diff>) -> (usiz
                 return (0, 0);
             }
             let mut points = 0;
-            let a_labels: Vec<_> = sa.iter().map(|s| &s.0).collect();
-            let b_labels: Vec<_> = sb.iter().map(|s| &s.0).collect();
-            if a_labels != b_labels {
-                // Report series only one side has, or the first order difference.
-                for (l, _) in sa {
-                    if !sb.iter().any(|s| &s.0 == l) {
-                        diff(&fmt_labels(l), "series", "present".into(), "absent".into());
-                    }
+            // Series only one side has.
+            for (l, _) in sa {
+                if !sb.iter().any(|s| &s.0 == l) {
+                    diff(&fmt_labels(l), "series", "present".into(), "absent".into());
                 }
-                for (l, _) in sb {
-                    if !sa.iter().any(|s| &s.0 == l) {
-                        diff(&fmt_labels(l), "series", "absent".into(), "present".into());
-                    }
+            }
+            for (l, _) in sb {
+                if !sa.iter().any(|s| &s.0 == l) {
+                    diff(&fmt_labels(l), "series", "absent".into(), "present".into());
                 }
-                if let Some(i) =
-                    (0..a_labels.len().min(b_labels.len())).find(|&i| a_labels[i] != b_labels[i])
-                {
-                    diff(
-                        &format!("#{i}"),
-                        "series order",
-                        fmt_labels(a_labels[i]),
-                        fmt_labels(b_labels[i]),
-                    );
-                }
+            }
+            if let (Some(oa), Some(ob)) = (oa, ob)
+                && let Some(i) = (0..oa.len().min(ob.len())).find(|&i| !same_value(&oa[i], &ob[i]))
+            {
+                diff(
+                    &format!("#{i}"),
+                    "sorted value",
+                    oa[i].clone(),
+                    ob[i].clone(),
+                );
             }
             for (l, pa) in sa {
                 let Some((_, pb)) = sb.iter().find(|s| &s.0 == l) else {
@@ -940,6 +1031,46 @@ async fn dashboard_queries_match_prometheus_2() {
             vec![("match[]", r#"{__name__=~"kvbm_.*"}"#.into())],
         ),
         ("series without match[] (error)", "/api/v1/series", vec![]),
+        (
+            "series after the data",
+            "/api/v1/series",
+            vec![
+                ("match[]", "up".into()),
+                ("start", (end_s + 3600).to_string()),
+                ("end", (end_s + 7200).to_string()),
+            ],
+        ),
+        (
+            "labels after the data",
+            "/api/v1/labels",
+            vec![
+                ("start", (end_s + 3600).to_string()),
+                ("end", (end_s + 7200).to_string()),
+            ],
+        ),
+        (
+            "label values after the data",
+            "/api/v1/label/job/values",
+            vec![
+                ("start", (end_s + 3600).to_string()),
+                ("end", (end_s + 7200).to_string()),
+            ],
+        ),
+        (
+            "label values with RFC 3339 times and two match[]",
+            "/api/v1/label/job/values",
+            vec![
+                ("match[]", "kvbm_matched_tokens".into()),
+                ("match[]", r#"{__name__=~"etcd_.+", job=~"etcd.*"}"#.into()),
+                ("start", "2000-01-01T00:00:00Z".into()),
+                ("end", "2100-01-01T00:00:00.5Z".into()),
+            ],
+        ),
+        (
+            "label values of a label no series has",
+            "/api/v1/label/nope/values",
+            vec![],
+        ),
     ];
     for (what, path, query) in &lookups {
         let (e, p) = tokio::join!(
@@ -1066,6 +1197,54 @@ async fn dashboard_queries_match_prometheus_2() {
                 ("step", "0.05".into()),
             ],
         ),
+        (
+            "error: range query of a range vector",
+            "/api/v1/query_range",
+            vec![
+                ("query", "up[1m]".into()),
+                ("start", range_start.to_string()),
+                ("end", range_end.to_string()),
+                ("step", "15s".into()),
+            ],
+        ),
+        (
+            "error: end before start",
+            "/api/v1/query_range",
+            vec![
+                ("query", "up".into()),
+                ("start", range_end.to_string()),
+                ("end", range_start.to_string()),
+                ("step", "15".into()),
+            ],
+        ),
+        (
+            "error: same label set twice after dropping the name",
+            "/api/v1/query",
+            vec![
+                (
+                    "query",
+                    r#"rate({__name__=~"dynamo_component_request(s|_bytes)_total"}[5m])"#.into(),
+                ),
+                ("time", (end_s as f64 - 13.5).to_string()),
+            ],
+        ),
+        (
+            "error: many-to-one without group_left",
+            "/api/v1/query",
+            vec![
+                (
+                    "query",
+                    "dynamo_frontend_requests_total * on(model) dynamo_frontend_active_requests"
+                        .into(),
+                ),
+                ("time", (end_s as f64 - 13.5).to_string()),
+            ],
+        ),
+        (
+            "error: unknown function",
+            "/api/v1/query",
+            vec![("query", "holt_winters_nope(up[5m], 0.5, 0.5)".into())],
+        ),
     ];
     for (what, path, form) in &errors {
         let (e, p) = tokio::join!(
@@ -1171,10 +1350,39 @@ fn comparison_reports_each_kind_of_difference() {
     );
     assert_eq!(
         differs(r#"{"metric":{"a":"2"},"values":[[10.5,"1"],[25.5,"NaN"],[40.5,"+Inf"]]}"#),
-        ["series", "series", "series order"]
+        ["series", "series"]
     );
     let extra = format!(r#"{base},{{"metric":{{"b":"1"}},"values":[[10.5,"1"]]}}"#);
     assert_eq!(differs(&extra), ["series"]);
+    // The order of values of a sorting query, not of the labels of equal values.
+    let sorted = |series: &str| -> Outcome {
+        let v: Value = serde_json::from_str(&format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{series}]}}}}"#
+        ))
+        .expect("json");
+        outcome(&v, true)
+    };
+    let (a, b, c) = (
+        r#"{"metric":{"a":"1"},"value":[1.5,"1"]}"#,
+        r#"{"metric":{"a":"2"},"value":[1.5,"1"]}"#,
+        r#"{"metric":{"a":"3"},"value":[1.5,"2"]}"#,
+    );
+    let mut diffs = Vec::new();
+    compare(
+        "t",
+        &sorted(&format!("{a},{b},{c}")),
+        &sorted(&format!("{b},{a},{c}")),
+        &mut diffs,
+    );
+    assert!(diffs.is_empty());
+    compare(
+        "t",
+        &sorted(&format!("{a},{b},{c}")),
+        &sorted(&format!("{c},{a},{b}")),
+        &mut diffs,
+    );
+    assert_eq!(diffs.len(), 1);
+    assert_eq!(diffs[0].field, "sorted value");
     // Status and error type.
     let error: Value =
         serde_json::from_str(r#"{"status":"error","errorType":"bad_data","error":"x"}"#)
