@@ -56,6 +56,12 @@ const REL_TOL: f64 = 1e-9;
 const WORKERS: usize = 4;
 const DURATION_S: i64 = 25 * 60;
 
+/// Both stores cut blocks at multiples of 2 h. The corpus ends within 2 h before now and crosses
+/// such a boundary 17 minutes after its start, after the gap, so that every run reads the same
+/// two blocks the same way (windows in one block and across both).
+const BLOCK_S: i64 = 7200;
+const BLOCK_SPLIT_S: i64 = 1020;
+
 /// The backend whose samples are missing from `GAP.0` to `GAP.1` seconds after the corpus start
 /// (multiples of its 6 s interval); the middle instant query falls in the gap, more than the 5 m
 /// lookback after its last sample.
@@ -969,10 +975,11 @@ async fn dashboard_queries_match_prometheus_2() {
         .unwrap_or_default();
     println!("comparing with {version}");
 
-    // The corpus ends on a 30 s boundary (every job's grid) a minute before now.
+    // The corpus starts on a multiple of 30 s (every job's grid) and ends at most 2 h before now.
     let dir = temp_dir("promcmp");
-    let end_s = (now_s() / 30) * 30 - 60;
-    let start_s = end_s - DURATION_S;
+    let boundary = (now_s() - 60 - (DURATION_S - BLOCK_SPLIT_S)).div_euclid(BLOCK_S) * BLOCK_S;
+    let start_s = boundary - BLOCK_SPLIT_S;
+    let end_s = start_s + DURATION_S;
     let file = dir.join("corpus.om");
     let mut corpus = Corpus::new(Config {
         workers: WORKERS,
@@ -1042,7 +1049,21 @@ async fn dashboard_queries_match_prometheus_2() {
         "edgeprom import failed: {}",
         String::from_utf8_lossy(&import.stderr)
     );
-    println!("loaded ({:.1} s)", started.elapsed().as_secs_f64());
+    let blocks = |d: &Path| {
+        std::fs::read_dir(d)
+            .map(|es| {
+                es.filter_map(Result::ok)
+                    .filter(|e| e.path().join("meta.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    println!(
+        "loaded: {} edgeprom blocks, {} Prometheus blocks ({:.1} s)",
+        blocks(&ep_data),
+        blocks(&prom_data),
+        started.elapsed().as_secs_f64()
+    );
 
     let config = dir.join("edgeprom.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
