@@ -1203,11 +1203,28 @@ async fn dashboard_queries_match_prometheus_2() {
             vec![],
         ),
     ];
-    for (what, path, query) in &lookups {
-        let (e, p) = tokio::join!(
-            get(&client, &ep.base, path, query),
-            get(&client, &prom.base, path, query)
-        );
+    // Grafana sends `labels` and `series` as POST forms, label values as GET.
+    let posted = lookups
+        .iter()
+        .filter(|l| l.1 == "/api/v1/labels" || l.1 == "/api/v1/series")
+        .map(|(what, path, query)| (format!("{what} (POST)"), *path, query.clone(), true))
+        .collect::<Vec<_>>();
+    let lookups = lookups
+        .iter()
+        .map(|(what, path, query)| (what.to_string(), *path, query.clone(), false))
+        .chain(posted);
+    for (what, path, query, as_post) in lookups {
+        let (e, p) = if as_post {
+            tokio::join!(
+                post(&client, &ep.base, path, &query),
+                post(&client, &prom.base, path, &query)
+            )
+        } else {
+            tokio::join!(
+                get(&client, &ep.base, path, &query),
+                get(&client, &prom.base, path, &query)
+            )
+        };
         let what = format!("lookup {what}");
         let before = diffs.len();
         let (series, points) = compare(&what, &lookup_outcome(&e), &lookup_outcome(&p), &mut diffs);
@@ -1232,30 +1249,41 @@ async fn dashboard_queries_match_prometheus_2() {
     // past the lookback after its end (series disappear).
     let (range_start, range_end) = (start_s as f64 - 59.5, end_s as f64 + 360.5);
     let (mut skipped, mut skipped_points) = (0, 0);
-    for panel in PANELS {
-        let expr = panel
-            .expr
-            .replace("$__rate_interval", "60s")
-            .replace("$__range", "1200s")
-            .replace("$model", &model);
-        let sorted = expr.contains("sort");
-        // The one float semantic that changed between 2.42 and 3.x for these panels: when a
-        // `rate`/`increase`/`delta` window starts more than 1.1 sample intervals before a
-        // counter's first sample, 2.42 extrapolates towards the counter's zero point if that
-        // is nearer than 1.1 intervals, while 2.51+ (and edgeprom) extrapolate at most half an
-        // interval (Prometheus #13725, CHANGELOG 2.51.0 "Constrain extrapolation in rate() to
-        // half of sample interval"). Series (re)start only at the corpus start and at the end
-        // of the gap, so exactly the evaluations whose windows hold one of those are left out.
-        let reach = reach_s(&expr) as f64;
-        let extrapolating = extrapolates(&expr);
-        let mut restarts = vec![start_s as f64];
-        if gapped.iter().any(|name| mentions(&expr, name)) {
-            restarts.push(gap_to as f64);
+    // The one float semantic that changed between 2.42 and 3.x for these panels: when a
+    // `rate`/`increase`/`delta` window starts more than 1.1 sample intervals before a counter's
+    // first sample, 2.42 extrapolates towards the counter's zero point if that is nearer than 1.1
+    // intervals, while 2.51+ (and edgeprom) extrapolate at most half an interval (Prometheus
+    // #13725, CHANGELOG 2.51.0 "Constrain extrapolation in rate() to half of sample interval").
+    // Series (re)start only at the corpus start and at the end of the gap, so exactly the
+    // evaluations whose windows hold one of those are left out.
+    let left_out = |expr: &str, t: f64| {
+        if !extrapolates(expr) {
+            return false;
         }
-        let left_out = |t: f64| extrapolating && restarts.iter().any(|&s| t - reach < s && s <= t);
-        let mut requests: Vec<(String, &str, Params)> = Vec::new();
+        let reach = reach_s(expr) as f64;
+        let gap_restart = gapped.iter().any(|name| mentions(expr, name));
+        [Some(start_s), gap_restart.then_some(gap_to)]
+            .into_iter()
+            .flatten()
+            .any(|s| t - reach < s as f64 && s as f64 <= t)
+    };
+    for panel in PANELS {
+        // Grafana's `$__rate_interval` is max(step + scrape interval, 4 × scrape interval) with
+        // its default 15 s scrape interval: 60 s for instant queries and a 15 s step, 75 s for a
+        // 60 s step.
+        let substitute = |rate_interval: &str| {
+            panel
+                .expr
+                .replace("$__rate_interval", rate_interval)
+                .replace("$__range", "1200s")
+                .replace("$model", &model)
+        };
+        let expr = substitute("60s");
+        let sorted = expr.contains("sort");
+        // (name, path, form, expression) of each request.
+        let mut requests: Vec<(String, &str, Params, String)> = Vec::new();
         for (kind, t) in instants {
-            if left_out(t) {
+            if left_out(&expr, t) {
                 skipped += 1;
                 continue;
             }
@@ -1263,21 +1291,26 @@ async fn dashboard_queries_match_prometheus_2() {
                 kind.to_string(),
                 "/api/v1/query",
                 vec![("query", expr.clone()), ("time", t.to_string())],
+                expr.clone(),
             ));
         }
-        // Same for the range: those steps' points are dropped from both answers.
-        requests.push((
-            "range step 15s".to_string(),
-            "/api/v1/query_range",
-            vec![
-                ("query", expr.clone()),
-                ("start", range_start.to_string()),
-                ("end", range_end.to_string()),
-                ("step", "15".to_string()),
-            ],
-        ));
+        // Same for the ranges: those steps' points are dropped from both answers.
+        for (step, rate_interval) in [(15, "60s"), (60, "75s")] {
+            let expr = substitute(rate_interval);
+            requests.push((
+                format!("range step {step}s"),
+                "/api/v1/query_range",
+                vec![
+                    ("query", expr.clone()),
+                    ("start", range_start.to_string()),
+                    ("end", range_end.to_string()),
+                    ("step", step.to_string()),
+                ],
+                expr,
+            ));
+        }
         let mut any_data = false;
-        for (kind, path, form) in requests {
+        for (kind, path, form, expr) in requests {
             let (e, p) = tokio::join!(
                 post(&client, &ep.base, path, &form),
                 post(&client, &prom.base, path, &form)
@@ -1288,8 +1321,9 @@ async fn dashboard_queries_match_prometheus_2() {
             let keep_order = sorted && path == "/api/v1/query";
             let (mut eo, mut po) = (outcome(&e, keep_order), outcome(&p, keep_order));
             if path == "/api/v1/query_range" {
-                skipped_points += drop_points(&mut eo, &left_out);
-                drop_points(&mut po, &left_out);
+                let skip = |t: f64| left_out(&expr, t);
+                skipped_points += drop_points(&mut eo, &skip);
+                drop_points(&mut po, &skip);
             }
             let (series, points) = compare(&what, &eo, &po, &mut diffs);
             any_data |= series > 0;
