@@ -568,6 +568,30 @@ const PANELS: &[Panel] = &[
         "sort(dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
     ),
     p(
+        "added: string literal (a range query refuses it)",
+        r#""edgeprom""#,
+    ),
+    p(
+        "added: compound duration as Grafana writes it",
+        "rate(dynamo_frontend_requests_total{status=\"success\"}[1m30s])",
+    ),
+    p(
+        "added: case-insensitive and alternation regex matchers",
+        r#"dynamo_component_inflight_requests{instance=~"(?i)VLLM-WORKER-00[02].*", dynamo_endpoint=~"gen.*|load_lora", model!~""}"#,
+    ),
+    p(
+        "added: label_replace with a named group",
+        r#"label_replace(dynamo_component_total_blocks, "n", "w${num}", "instance", "vllm-worker-0*(?P<num>[0-9]+):.*")"#,
+    ),
+    p(
+        "added: absent of an aggregation, unless on()",
+        r#"absent(sum(nope)) + on() (vector(1) unless on() up{job="nope"})"#,
+    ),
+    p(
+        "added: count_values overwriting a label",
+        r#"count_values("gpu", DCGM_FI_DEV_ENC_UTIL)"#,
+    ),
+    p(
         "added: max and min with NaN",
         "max by (instance) (dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) - min by (instance) (dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
     ),
@@ -699,8 +723,12 @@ fn outcome(v: &Value, sorted: bool) -> Outcome {
         };
     }
     let data = &v["data"];
-    let result_type = data["resultType"].as_str().unwrap_or("<none>").to_string();
+    let mut result_type = data["resultType"].as_str().unwrap_or("<none>").to_string();
     let result = &data["result"];
+    if matches!(result_type.as_str(), "vector" | "matrix") && !result.is_array() {
+        // An empty result is `[]` in Prometheus; `null` would break clients.
+        result_type = format!("{result_type} with result {result}");
+    }
     let mut series: Vec<(BTreeMap<String, String>, Vec<Point>)> = match result_type.as_str() {
         "vector" | "matrix" => result
             .as_array()
@@ -927,7 +955,10 @@ fn lookup_outcome(v: &Value) -> Outcome {
     if v["status"] != "success" {
         return outcome(v, false);
     }
-    let data = v["data"].as_array().cloned().unwrap_or_default();
+    let Some(data) = v["data"].as_array() else {
+        // Prometheus answers `[]` for nothing found; `null` or an object would break clients.
+        return Outcome::Strings(vec![format!("<data is not a list: {}>", v["data"])]);
+    };
     if data.iter().all(Value::is_string) {
         // Prometheus sorts these lists; the order is compared too.
         Outcome::Strings(
