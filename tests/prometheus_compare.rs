@@ -989,7 +989,9 @@ async fn dashboard_queries_match_prometheus_2() {
         if std::env::var("EDGEPROM_REQUIRE_PROMETHEUS").is_ok_and(|v| v == "1") {
             panic!("{msg} (EDGEPROM_REQUIRE_PROMETHEUS=1 makes this a failure)");
         }
-        eprintln!("SKIPPED {msg}");
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests, and a
+        // skip should be seen.
+        let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
         return;
     };
     let started = Instant::now();
@@ -1478,10 +1480,16 @@ async fn dashboard_queries_match_prometheus_2() {
     }
     println!("{table}");
     let total_points: usize = rows.iter().map(|r| r.points).sum();
-    println!(
-        "{} requests ({} panel queries), {total_points} points compared; left out (windows \
-         holding a series start, Prometheus #13725): {skipped} instant queries, \
-         {skipped_points} range points of edgeprom's answers; {:.1} s",
+    let differing = rows.iter().filter(|r| r.diffs > 0).count();
+    // The summary goes straight to stderr so that it shows in every `cargo test` run (the
+    // harness captures `println!` of passing tests; `--nocapture` shows the table above).
+    let _ = writeln!(
+        std::io::stderr(),
+        "prometheus_compare: {} ({}): {} requests ({} panel queries), {total_points} points, \
+         {differing} requests differ; left out (windows holding a series start, Prometheus \
+         #13725): {skipped} instant queries, {skipped_points} range points; {:.1} s",
+        version.trim(),
+        prometheus.display(),
         rows.len(),
         PANELS.len(),
         started.elapsed().as_secs_f64()
