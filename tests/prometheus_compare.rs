@@ -1280,7 +1280,8 @@ async fn dashboard_queries_match_prometheus_2() {
     ];
     // The range covers the corpus's start (windows reaching before the first sample) and runs
     // past the lookback after its end (series disappear).
-    let (range_start, range_end) = (start_s as f64 - 59.5, end_s as f64 + 360.5);
+    // Its end is not on the step grid: the last step is the last one before it.
+    let (range_start, range_end) = (start_s as f64 - 59.5, end_s as f64 + 367.0);
     let (mut skipped, mut skipped_points) = (0, 0);
     // The one float semantic that changed between 2.42 and 3.x for these panels: when a
     // `rate`/`increase`/`delta` window starts more than 1.1 sample intervals before a counter's
@@ -1378,7 +1379,7 @@ async fn dashboard_queries_match_prometheus_2() {
         }
     }
 
-    // Error answers Grafana shows: a syntax error and a range over the 11,000-point limit.
+    // Error answers Grafana shows (query syntax, limits, bad parameters), compared by `errorType`.
     let errors: Vec<(&str, &str, Params)> = vec![
         (
             "error: syntax",
@@ -1443,12 +1444,49 @@ async fn dashboard_queries_match_prometheus_2() {
             "/api/v1/query",
             vec![("query", "holt_winters_nope(up[5m], 0.5, 0.5)".into())],
         ),
+        (
+            "error: empty query",
+            "/api/v1/query",
+            vec![("query", String::new())],
+        ),
+        (
+            "error: bad time",
+            "/api/v1/query",
+            vec![("query", "up".into()), ("time", "yesterday".into())],
+        ),
+        (
+            "error: range without step",
+            "/api/v1/query_range",
+            vec![
+                ("query", "up".into()),
+                ("start", range_start.to_string()),
+                ("end", range_end.to_string()),
+            ],
+        ),
+        (
+            "error: bad match[] in labels",
+            "/api/v1/labels",
+            vec![("match[]", "up{".into())],
+        ),
+        (
+            "error: bad match[] in label values",
+            "/api/v1/label/__name__/values",
+            vec![("match[]", "{job=~\"(\"}".into())],
+        ),
     ];
     for (what, path, form) in &errors {
-        let (e, p) = tokio::join!(
-            post(&client, &ep.base, path, form),
-            post(&client, &prom.base, path, form)
-        );
+        // Label values are GET only, in Prometheus as in Grafana.
+        let (e, p) = if path.starts_with("/api/v1/label/") {
+            tokio::join!(
+                get(&client, &ep.base, path, form),
+                get(&client, &prom.base, path, form)
+            )
+        } else {
+            tokio::join!(
+                post(&client, &ep.base, path, form),
+                post(&client, &prom.base, path, form)
+            )
+        };
         let before = diffs.len();
         let eo = outcome(&e, false);
         let po = outcome(&p, false);
