@@ -1093,15 +1093,16 @@ async fn dashboard_queries_match_prometheus_2() {
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&file)
         .arg(&prom_data)
-        .output()
-        .expect("run promtool");
+        .output();
+    // Waited for before any assertion, so that no import outlives the test.
+    let import = import.wait_with_output().expect("edgeprom import");
+    let backfill = backfill.expect("run promtool");
     assert!(
         backfill.status.success(),
         "promtool failed: {}{}",
         String::from_utf8_lossy(&backfill.stdout),
         String::from_utf8_lossy(&backfill.stderr)
     );
-    let import = import.wait_with_output().expect("edgeprom import");
     assert!(
         import.status.success(),
         "edgeprom import failed: {}",
