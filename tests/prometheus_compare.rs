@@ -41,7 +41,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{free_port, start, temp_dir};
-use edgeprom_fixtures::corpus::{Config, Corpus};
+use edgeprom_fixtures::corpus::{Config, Corpus, canonical_le};
 use serde_json::Value;
 
 /// Largest relative difference accepted between two finite values. Both engines compute in IEEE
@@ -1069,6 +1069,30 @@ async fn dashboard_queries_match_prometheus_2() {
     assert!(
         gapped.contains("dynamo_component_requests_total"),
         "{gapped:?}"
+    );
+    // Prometheus 3 (and edgeprom) normalise a classic histogram's `le` on ingestion, 2.x keeps
+    // it as written: the comparison needs the generator to write the normalised form.
+    let mut buckets = 0;
+    for (_, text) in corpus.series_texts() {
+        let Some(le) = text
+            .split_once("_bucket{")
+            .and_then(|(_, rest)| rest.split_once("le=\""))
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(v, _)| v)
+        else {
+            continue;
+        };
+        let canonical = le.parse::<f64>().map(canonical_le);
+        assert!(
+            canonical.as_deref() == Ok(le),
+            "the generator writes le=\"{le}\" in {text}; Prometheus 2 would keep it and \
+             edgeprom normalise it like Prometheus 3 ({canonical:?}): write it normalised"
+        );
+        buckets += 1;
+    }
+    assert!(
+        buckets > 1000,
+        "only {buckets} histogram buckets in the corpus"
     );
     println!(
         "corpus: {} series, {samples} samples, {}..{} ({:.1} s)",
