@@ -1,12 +1,13 @@
 //! edgeprom against Prometheus 2.x on the same data, field by field.
 //!
-//! One Dynamo-shaped OpenMetrics corpus (the fixtures generator, ending about now, with one
-//! backend unreachable for 7 minutes) is loaded into edgeprom with `edgeprom import openmetrics` and into Prometheus with
-//! `promtool tsdb create-blocks-from openmetrics`; both servers start on loopback ports with no
-//! scrape targets. Then the panel queries of Dynamo's shared dashboards (variables substituted the
-//! way Grafana does) run against both, as instant queries at four times and as one range query,
-//! plus the lookups Grafana's variables and metric browser make (`/api/v1/labels`,
-//! `/api/v1/label/<name>/values`, `/api/v1/series`) and a few error answers.
+//! One Dynamo-shaped OpenMetrics corpus (the fixtures generator, ending within 2 h of now, with one
+//! backend unreachable for 7 minutes) is loaded into edgeprom with `edgeprom import openmetrics`
+//! and into Prometheus with `promtool tsdb create-blocks-from openmetrics`; both servers start on
+//! loopback ports with no scrape targets. Then the panel queries of Dynamo's shared dashboards
+//! (variables substituted the way Grafana does) run against both, as instant queries at four times
+//! and as range queries with 15 s and 60 s steps, plus the lookups Grafana's variables and metric
+//! browser make (`/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/series`) and error
+//! answers. `cargo test -p edgeprom --test prometheus_compare -- --nocapture` prints the table.
 //!
 //! What is compared: `status`, `errorType`, `resultType`; each series' metric labels (as sets;
 //! series are matched by label set); each timestamp exactly; each value parsed as a float, equal
