@@ -164,6 +164,10 @@ async fn range_query_errors_are_prometheus_shaped() {
             "query=up&start=0&end=10&step=abc",
             "invalid parameter \"step\": cannot parse \"abc\" to a valid duration",
         ),
+        (
+            "query=up[1m]&start=0&end=10&step=1",
+            "invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+        ),
     ];
     for (form, msg) in cases {
         let (s, v) = post_json(&f, "/api/v1/query_range", form).await;

@@ -139,14 +139,16 @@ pub(crate) fn run(
             ),
         }
     } else {
+        // Prometheus refuses these when it creates the range query, before evaluating
+        // anything, and the API answers them as a bad `query` parameter (400 `bad_data`).
         match expr_type(expr) {
             ExprType::Matrix => {
-                return Err(QueryError::Execution(
+                return Err(QueryError::Parse(
                     "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
                 ));
             }
             ExprType::String => {
-                return Err(QueryError::Execution(
+                return Err(QueryError::Parse(
                     "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
                 ));
             }

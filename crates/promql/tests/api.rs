@@ -50,9 +50,10 @@ fn bad_queries_are_errors_not_panics() {
 fn range_query_rejects_range_vectors_and_sorts_output() {
     let (_d, st) = storage();
     let e = Engine::default();
+    // Refused as an invalid query (HTTP 400 `bad_data` in Prometheus), not as an evaluation error.
     assert!(matches!(
         e.range_query(&st, "up_total[1m]", 0, 60_000, 15_000),
-        Err(QueryError::Execution(_))
+        Err(QueryError::Parse(_))
     ));
     let r = e
         .range_query(&st, "rate(up_total[1m])", 60_000, 120_000, 30_000)
