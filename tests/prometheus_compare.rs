@@ -67,7 +67,7 @@ const BLOCK_SPLIT_S: i64 = 1020;
 /// The backend whose samples are missing from `GAP.0` to `GAP.1` seconds after the corpus start
 /// (multiples of its 6 s interval); the middle instant query falls in the gap, more than the 5 m
 /// lookback after its last sample.
-const GAP_INSTANCE: &str = "instance=\"vllm-worker-003:8081\"";
+const GAP_INSTANCE: &str = "instance=\"vllm-worker-001:8081\"";
 const GAP: (i64, i64) = (480, 900);
 
 /// Writes OpenMetrics lines through, except the samples of one target inside a time span.
@@ -563,7 +563,7 @@ const PANELS: &[Panel] = &[
     // keep is up to the implementation (input order), not PromQL.
     p(
         "added: topk and bottomk skip NaN",
-        "topk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) or bottomk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
+        "topk(1, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) or bottomk(1, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
     ),
     p(
         "added: sort with NaN (order of values compared)",
