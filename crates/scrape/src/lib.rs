@@ -4,16 +4,22 @@
 //! metric relabelling, the synthetic `up`/`scrape_*` series, and stale markers.
 //!
 //! Every scrape reaches storage as one atomic batch through [`edgeprom_model::Appendable`].
+//! Each loop also keeps its target's metric metadata (HELP/TYPE/UNIT, [`Manager::metadata`]) and,
+//! when given an [`ExemplarStorage`], hands it the exemplars of committed scrapes.
 
 #![warn(missing_docs)]
 
 mod client;
 mod discovery;
+pub mod exemplars;
 mod manager;
+mod metadata;
 mod metrics;
 mod scrape_loop;
 mod target;
 
-pub use manager::{Manager, TargetHealth, TargetStatus};
+pub use exemplars::ExemplarStorage;
+pub use manager::{Manager, TargetHealth, TargetMetadata, TargetStatus};
+pub use metadata::{MetadataSnapshot, MetricMetadata};
 pub use metrics::ScrapeMetrics;
 pub use target::{Target, TargetError, populate_labels};
