@@ -1116,6 +1116,67 @@ req_seconds_count 4\n\
         assert_eq!(series[0].series.get("job"), Some("j"));
     }
 
+    /// Allocations of the last of `n` identical scrapes of `body` (the steady state).
+    fn steady_allocations(f: &mut Fixture, body: &str, om: bool, t0: i64) -> u64 {
+        let mut last = 0;
+        for i in 0..6 {
+            let before = crate::alloc_count::allocations();
+            let t = t0 + i * 1000;
+            if om {
+                f.scrape_om(body, t).expect("scrape");
+            } else {
+                f.scrape(body, t).expect("scrape");
+            }
+            last = crate::alloc_count::allocations() - before;
+        }
+        last
+    }
+
+    #[test]
+    fn metadata_and_repeated_exemplars_cost_no_allocation_in_the_steady_state() {
+        // Text: the same body with and without its HELP/TYPE lines allocates the same.
+        let with_meta = edgeprom_exposition::testgen::dynamo_body(500);
+        let without: String = with_meta
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(with_meta.len(), without.len());
+        let a = steady_allocations(&mut fixture(""), &with_meta, false, 1000);
+        let b = steady_allocations(&mut fixture(""), &without, false, 1000);
+        assert_eq!(a, b, "metadata allocates per scrape");
+        // OpenMetrics: unchanged exemplars (with the store on) allocate nothing either.
+        let without_ex: String = OM_BODY
+            .lines()
+            .map(|l| format!("{}\n", l.split(" # {").next().unwrap_or(l)))
+            .collect();
+        let mut f = fixture("");
+        let a = steady_allocations(&mut f, OM_BODY, true, 1000);
+        assert_eq!(f.exemplars("req_seconds_bucket").len(), 2);
+        let b = steady_allocations(&mut fixture(""), &without_ex, true, 1000);
+        assert_eq!(a, b, "repeated exemplars allocate per scrape");
+    }
+
+    /// Steady-state cost of one scrape of a 10k-series Dynamo-shaped body (parse, cache hits,
+    /// metadata, append, commit), for before/after comparisons of the hot path:
+    /// `cargo test -p edgeprom-scrape --release -- --ignored --nocapture steady_state`.
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn steady_state_scrape_timing() {
+        let body = edgeprom_exposition::testgen::dynamo_body(10_000);
+        let mut f = fixture("");
+        for i in 0..20 {
+            f.scrape(&body, i * 1000).expect("warm-up scrape");
+        }
+        let rounds = 1000;
+        let start = Instant::now();
+        for i in 20..20 + rounds {
+            f.scrape(&body, i * 1000).expect("scrape");
+        }
+        let per = start.elapsed() / rounds as u32;
+        println!("steady-state scrape of 10k series: {per:?} per scrape");
+    }
+
     #[test]
     fn timestamps_snap_to_the_grid_within_tolerance() {
         let iv = Duration::from_secs(2);
