@@ -85,7 +85,15 @@ async fn metadata_and_exemplars_from_an_openmetrics_target() {
     let target = om_target().await;
     let dir = temp_dir("meta");
     let config = write_config(&dir, &target);
-    let ep = start(&dir, &config, &["--enable-feature=exemplar-storage"]).await;
+    let ep = start(
+        &dir,
+        &config,
+        &[
+            "--enable-feature=exemplar-storage",
+            "--web.enable-lifecycle",
+        ],
+    )
+    .await;
     let base = &ep.base;
 
     let metadata = wait_for(&format!("{base}/api/v1/metadata"), |d| {
@@ -194,6 +202,39 @@ async fn metadata_and_exemplars_from_an_openmetrics_target() {
         common::metric(&metrics, &["prometheus_tsdb_exemplar_max_exemplars"]),
         Some(1000.0)
     );
+    assert_eq!(
+        common::metric(&metrics, &["prometheus_tsdb_exemplar_exemplars_in_storage"]),
+        Some(3.0)
+    );
+
+    // A reload resizes the ring, keeping the newest exemplars that fit.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("max_exemplars: 1000", "max_exemplars: 1"),
+    )
+    .expect("rewrite config");
+    let reload = reqwest::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert!(reload.status().is_success(), "{}", reload.status());
+    let metrics = common::self_metrics(&ep).await;
+    assert_eq!(
+        common::metric(&metrics, &["prometheus_tsdb_exemplar_max_exemplars"]),
+        Some(1.0)
+    );
+    let all = get_json(&q("%7Bjob%3D%22om%22%7D")).await;
+    let held: usize = all["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["exemplars"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(held, 1, "{all}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
