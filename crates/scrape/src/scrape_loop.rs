@@ -435,6 +435,8 @@ impl ScrapeLoop {
             match writer.add(&series, &e) {
                 Ok(_) => {}
                 Err(ExemplarError::OutOfOrder) => out_of_order += 1,
+                // `max_exemplars` ≤ 0: every other one would be refused too.
+                Err(ExemplarError::Disabled) => break,
                 Err(err) => {
                     tracing::debug!(series = %series, error = %err, "exemplar not stored");
                 }
