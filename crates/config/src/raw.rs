@@ -19,6 +19,20 @@ pub(crate) struct RawConfig {
     pub rule_files: Option<Vec<S<String>>>,
     pub scrape_config_files: Option<Vec<S<String>>>,
     pub scrape_configs: Option<Vec<S<RawScrape>>>,
+    pub storage: Option<RawStorage>,
+}
+
+/// The `storage` section; only `exemplars` is implemented (`tsdb` is reported unsupported).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {
+    pub exemplars: Option<RawExemplars>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExemplars {
+    pub max_exemplars: Option<i64>,
 }
 
 /// A file named by `scrape_config_files` holds only `scrape_configs`.
@@ -157,7 +171,6 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
         "alerting",
         "remote_write",
         "remote_read",
-        "storage",
         "tracing",
         "otlp",
         "runtime",
@@ -185,6 +198,9 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     }
     if parent == "global" {
         return GLOBAL.contains(&field);
+    }
+    if parent == "storage" {
+        return field == "tsdb";
     }
     let in_scrape = parent.starts_with("scrape_configs[") && parent.ends_with(']');
     if in_scrape {
