@@ -367,9 +367,14 @@ const PANELS: &[Panel] = &[
         "dynamo.json@031236a9 Active engines (or vector(0))",
         r#"count(dynamo_component_engine_failover_state{state="active"} == 1) or vector(0)"#,
     ),
+    Panel {
+        source: "xpu-alert-rules.yml XPUWorkerLivenessLost (absent, and on(); the corpus has the XPU exporter: empty)",
+        expr: "absent(xpu_engine_group_compute_engine_util) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
+        data: false,
+    },
     p(
-        "xpu-alert-rules.yml XPUWorkerLivenessLost (absent, and on())",
-        "absent(xpu_engine_group_compute_engine_util) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
+        "xpu-alert-rules.yml shape: XPUWorkerLivenessLost on a metric the corpus lacks",
+        "absent(xpu_engine_group_no_such_metric) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
     ),
     // compass / disagg shapes on the corpus's metrics: per-series quantile, ratio of quantiles.
     p(
