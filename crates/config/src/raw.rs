@@ -19,6 +19,27 @@ pub(crate) struct RawConfig {
     pub rule_files: Option<Vec<S<String>>>,
     pub scrape_config_files: Option<Vec<S<String>>>,
     pub scrape_configs: Option<Vec<S<RawScrape>>>,
+    pub alerting: Option<RawAlerting>,
+}
+
+/// The `alerting` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlerting {
+    pub alertmanagers: Option<Vec<S<RawAlertmanager>>>,
+}
+
+/// One `alerting.alertmanagers` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlertmanager {
+    pub scheme: Option<S<String>>,
+    pub path_prefix: Option<String>,
+    pub timeout: Option<S<Duration>>,
+    pub api_version: Option<S<String>>,
+    pub static_configs: Option<Vec<RawTargetGroup>>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
 }
 
 /// A file named by `scrape_config_files` holds only `scrape_configs`.
@@ -154,7 +175,6 @@ pub(crate) struct RawRelabel {
 /// unknown-field error on one of these becomes a clear "not supported yet" error instead.
 pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     const TOP: &[&str] = &[
-        "alerting",
         "remote_write",
         "remote_read",
         "storage",
@@ -173,6 +193,20 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
         "native_histogram_min_bucket_factor",
         "scrape_failure_log_file",
     ];
+    const ALERTMANAGER: &[&str] = &[
+        "basic_auth",
+        "authorization",
+        "oauth2",
+        "tls_config",
+        "proxy_url",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "http_headers",
+        "relabel_configs",
+        "alert_relabel_configs",
+        "sigv4",
+    ];
     const TLS: &[&str] = &["ca", "cert", "key", "ca_ref", "cert_ref", "key_ref"];
     const AUTH: &[&str] = &["username_ref", "password_ref", "credentials_ref"];
     // The path ends with the offending field; what precedes it says where it sits.
@@ -185,6 +219,12 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     }
     if parent == "global" {
         return GLOBAL.contains(&field);
+    }
+    if parent == "alerting" {
+        return field == "alert_relabel_configs";
+    }
+    if parent.starts_with("alerting.alertmanagers[") && parent.ends_with(']') {
+        return ALERTMANAGER.contains(&field) || field.ends_with("_sd_configs");
     }
     let in_scrape = parent.starts_with("scrape_configs[") && parent.ends_with(']');
     if in_scrape {
