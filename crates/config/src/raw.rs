@@ -38,7 +38,10 @@ pub(crate) struct RawAlertmanager {
     pub timeout: Option<S<Duration>>,
     pub api_version: Option<S<String>>,
     pub static_configs: Option<Vec<RawTargetGroup>>,
+    /// Read only to type-check them: the notifier's client follows Prometheus's defaults.
+    #[allow(dead_code)]
     pub follow_redirects: Option<bool>,
+    #[allow(dead_code)]
     pub enable_http2: Option<bool>,
 }
 
