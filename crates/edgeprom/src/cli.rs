@@ -102,6 +102,31 @@ pub struct ServerFlags {
     /// Accepted for compatibility with Prometheus command lines; edgeprom has no console libraries.
     #[arg(long = "web.console.libraries")]
     pub console_libraries: Option<String>,
+
+    /// The URL under which edgeprom is reached from outside, used in alerts' `generatorURL` and
+    /// `$externalURL`; default `http://<hostname>:<port>/`.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+
+    /// Max time to tolerate an outage when restoring the `for` state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    pub for_outage_tolerance: String,
+
+    /// Minimum duration between alert and restored `for` state; kept only for alerts with a
+    /// `for` at least this long.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    pub for_grace_period: String,
+
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    pub resend_delay: String,
+
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10000
+    )]
+    pub notification_queue_capacity: usize,
 }
 
 impl ServerFlags {
@@ -145,6 +170,20 @@ impl ServerFlags {
             ),
             ("web.console.templates", opt(&self.console_templates)),
             ("web.console.libraries", opt(&self.console_libraries)),
+            ("web.external-url", opt(&self.external_url)),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.for_outage_tolerance.clone(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.for_grace_period.clone(),
+            ),
+            ("rules.alert.resend-delay", self.resend_delay.clone()),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -332,6 +371,12 @@ pub enum Check {
     /// Check that configuration files are valid, like `promtool check config`.
     Config {
         /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check that rule files are valid, like `promtool check rules`.
+    Rules {
+        /// The rule files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

@@ -89,6 +89,8 @@ impl Alert {
 /// A rule and its evaluation state.
 pub(crate) struct Rule {
     pub spec: RuleSpec,
+    /// The expression printed back from its syntax tree, one line, as the API shows it.
+    query_text: String,
     label_templates: Vec<(String, Template)>,
     annotation_templates: Vec<(String, Template)>,
     pub health: Health,
@@ -118,8 +120,11 @@ impl Rule {
             RuleKind::Alerting { annotations, .. } => (parse(&spec.labels), parse(annotations)),
             RuleKind::Recording => (Vec::new(), Vec::new()),
         };
+        let query_text = promql_parser::parser::parse(&spec.expr)
+            .map_or_else(|_| spec.expr.trim().to_string(), |e| e.to_string());
         Rule {
             spec,
+            query_text,
             label_templates,
             annotation_templates,
             health: Health::Unknown,
@@ -397,7 +402,7 @@ fn rule_status(r: &Rule) -> RuleStatus {
     };
     RuleStatus {
         name: r.spec.name.clone(),
-        query: r.spec.expr.clone(),
+        query: r.query_text.clone(),
         labels,
         health: r.health,
         last_error: r.last_error.clone(),
