@@ -288,6 +288,27 @@ async fn alert_pending_firing_resolved_reaches_alertmanager() {
     assert_eq!(after["state"], "firing");
     assert_eq!(after["activeAt"], pending["activeAt"]);
 
+    // A broken rule file fails the reload with its position; the alert goes on firing.
+    let good_rules = std::fs::read_to_string(dir.join("rules.yml")).expect("read rules");
+    std::fs::write(
+        dir.join("rules.yml"),
+        good_rules.replace("expr: xpu_power_watts > 400", "expr: xpu_power_watts >"),
+    )
+    .expect("break rules");
+    let reload = reqwest::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(reload.status(), 500);
+    let text = reload.text().await.unwrap_or_default();
+    assert!(text.contains("rules.yml:57:15"), "{text}");
+    std::fs::write(dir.join("rules.yml"), good_rules).expect("restore rules");
+    let after = api_alert(&base)
+        .await
+        .expect("alert still there after a failed reload");
+    assert_eq!(after["state"], "firing");
+
     // Resolved: gone from our API and from Alertmanager's active alerts.
     temp.store(50.0f64.to_bits(), Ordering::SeqCst);
     wait_for("resolved", Duration::from_secs(6), async || {
@@ -330,5 +351,34 @@ async fn alert_pending_firing_resolved_reaches_alertmanager() {
     println!("rules_e2e: done in {:?}", started.elapsed());
     drop(ep);
     drop(am);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The platform's `prometheus-xpu.yml`, with only the rule path pointed at the repository's copy,
+/// runs: both groups and all eight rules are loaded and listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_xpu_config_runs_with_its_rules() {
+    let dir = temp_dir("rules-xpu");
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/testdata/prometheus-xpu-local.yml");
+    let ep = start(&dir, &config, &[]).await;
+    let v = get_json(&format!("{}/api/v1/rules", ep.base)).await;
+    let groups = v["data"]["groups"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = groups.iter().filter_map(|g| g["name"].as_str()).collect();
+    assert_eq!(names, ["xpu_health", "xpu_sla"], "{v}");
+    let rules: usize = groups
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(rules, 8);
+    assert_eq!(groups[0]["interval"], 15.0);
+    assert_eq!(groups[1]["interval"], 30.0);
+    let records = get_json(&format!("{}/api/v1/rules?type=record", ep.base)).await;
+    assert_eq!(records["data"]["groups"], serde_json::json!([]));
+    let bad = reqwest::get(format!("{}/api/v1/rules?type=bogus", ep.base))
+        .await
+        .expect("GET");
+    assert_eq!(bad.status(), 400);
+    drop(ep);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,8 +38,8 @@ struct RawRule {
     #[serde(rename = "for")]
     for_: Option<S<Duration>>,
     keep_firing_for: Option<S<Duration>>,
-    labels: Option<S<BTreeMap<String, String>>>,
-    annotations: Option<S<BTreeMap<String, String>>>,
+    labels: Option<S<BTreeMap<String, S<String>>>>,
+    annotations: Option<S<BTreeMap<String, S<String>>>>,
 }
 
 /// A loaded rule file.
@@ -277,14 +277,14 @@ fn check_rule(
             if !valid_label_name(k) || k == "__name__" {
                 return fail(pos(l), "labels", format!("invalid label name: {k}"));
             }
-            if !recording && let Err(e) = Template::parse(v) {
+            if !recording && let Err(e) = Template::parse(&v.value) {
                 return fail(
-                    pos(l),
-                    "labels",
+                    pos(v),
+                    &format!("labels.{k}"),
                     format!("template: __alert_{}: {e}", name.value),
                 );
             }
-            labels.insert(k.clone(), v.clone());
+            labels.insert(k.clone(), v.value.clone());
         }
     }
     let kind = if recording {
@@ -300,14 +300,14 @@ fn check_rule(
                         format!("invalid annotation name: {k}"),
                     );
                 }
-                if let Err(e) = Template::parse(v) {
+                if let Err(e) = Template::parse(&v.value) {
                     return fail(
-                        pos(a),
-                        "annotations",
+                        pos(v),
+                        &format!("annotations.{k}"),
                         format!("template: __alert_{}: {e}", name.value),
                     );
                 }
-                annotations.insert(k.clone(), v.clone());
+                annotations.insert(k.clone(), v.value.clone());
             }
         }
         RuleKind::Alerting {
@@ -400,7 +400,7 @@ mod tests {
             ),
             (
                 "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        annotations:\n          s: '{{ $labels.x '\n",
-                "/r/rules.yml:7:11: groups[0].rules[0].annotations: group \"g\", rule 1, \"A\": template: __alert_A: unclosed action",
+                "/r/rules.yml:7:14: groups[0].rules[0].annotations.s: group \"g\", rule 1, \"A\": template: __alert_A: unclosed action",
             ),
             (
                 "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        forr: 5m\n",
