@@ -373,6 +373,17 @@ async fn platform_xpu_config_runs_with_its_rules() {
     assert_eq!(rules, 8);
     assert_eq!(groups[0]["interval"], 15.0);
     assert_eq!(groups[1]["interval"], 30.0);
+    let file = groups[0]["file"].as_str().expect("file").to_string();
+    assert!(file.ends_with("xpu-alert-rules.yml"), "{file}");
+    let encoded: String = form_urlencoded_byte(&file);
+    let by_file = get_json(&format!(
+        "{}/api/v1/rules?file[]={encoded}&rule_group[]=xpu_sla",
+        ep.base
+    ))
+    .await;
+    assert_eq!(by_file["data"]["groups"].as_array().map(Vec::len), Some(1));
+    let other_file = get_json(&format!("{}/api/v1/rules?file[]=other.yml", ep.base)).await;
+    assert_eq!(other_file["data"]["groups"], serde_json::json!([]));
     let records = get_json(&format!("{}/api/v1/rules?type=record", ep.base)).await;
     assert_eq!(records["data"]["groups"], serde_json::json!([]));
     let bad = reqwest::get(format!("{}/api/v1/rules?type=bogus", ep.base))
@@ -381,4 +392,16 @@ async fn platform_xpu_config_runs_with_its_rules() {
     assert_eq!(bad.status(), 400);
     drop(ep);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Percent-encodes everything but unreserved characters, for a path in a query string.
+fn form_urlencoded_byte(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,9 @@ pub struct Manager {
     base: EvalContext,
     context: RwLock<Arc<EvalContext>>,
     groups: Mutex<Vec<Running>>,
+    /// Set by the first successful load: only groups loaded at start restore `for` state, as
+    /// in Prometheus (later ones start fresh or take over a running group's state).
+    loaded: AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -66,6 +70,7 @@ impl Manager {
             context: RwLock::new(Arc::new(base.clone())),
             base,
             groups: Mutex::new(Vec::new()),
+            loaded: AtomicBool::new(false),
         }
     }
 
@@ -88,7 +93,7 @@ impl Manager {
             .apply_config(&config.alerting, &config.global.external_labels);
 
         let mut running = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        let first_load = running.is_empty();
+        let first_load = !self.loaded.swap(true, Ordering::SeqCst);
         let mut old: HashMap<(PathBuf, String), Running> =
             running.drain(..).map(|r| (r.key.clone(), r)).collect();
         let mut next = Vec::new();
