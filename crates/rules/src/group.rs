@@ -253,11 +253,14 @@ impl Group {
                     s
                 }
                 Err(e) => {
-                    rule.health = Health::Err;
-                    rule.last_error = e.clone();
-                    metrics.failure(&key);
                     tracing::warn!(group = %self.spec.name, rule = %rule.spec.name, error = %e, "rule evaluation failed");
-                    Vec::new()
+                    rule.health = Health::Err;
+                    rule.last_error = e;
+                    rule.eval_duration = rule_started.elapsed();
+                    metrics.failure(&key);
+                    // As Prometheus: a failed evaluation writes nothing and ends no series, so
+                    // one failed query does not break every recorded series with a stale marker.
+                    continue;
                 }
             };
             let mut current = HashSet::with_capacity(samples.len());

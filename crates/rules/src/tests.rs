@@ -123,6 +123,40 @@ fn recording_rule_output_equals_the_expression_queried_directly() {
     assert!(!vector(&s, "last_over_time(job:http_requests:rate5m[1h])", end - 1).is_empty());
 }
 
+#[test]
+fn a_failed_evaluation_writes_nothing_and_ends_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = storage(dir.path());
+    fill(
+        &s,
+        &[("__name__", "flappy_total"), ("instance", "x")],
+        T0,
+        T0 + 11 * MIN,
+        |_| 1.0,
+    );
+    for inst in ["y", "z"] {
+        fill(
+            &s,
+            &[("__name__", "flappy_total"), ("instance", inst)],
+            T0 + 12 * MIN,
+            T0 + 20 * MIN,
+            |_| 2.0,
+        );
+    }
+    let mut g = group(
+        "groups:\n  - name: limited\n    limit: 2\n    rules:\n      - record: flappy:copy\n        expr: flappy_total\n",
+    );
+    let metrics = RuleMetrics::default();
+    let c = ctx(Duration::from_secs(600));
+    g.eval(T0 + 11 * MIN, &c, &s, &metrics);
+    assert!(g.rules[0].last_error.is_empty());
+    assert_eq!(vector(&s, "flappy:copy", T0 + 11 * MIN).len(), 1);
+    // Three series over a limit of 2: the rule fails; what it wrote before is not ended.
+    g.eval(T0 + 12 * MIN + 15_000, &c, &s, &metrics);
+    assert_eq!(g.rules[0].last_error, "exceeded limit of 2 with 3 series");
+    assert_eq!(vector(&s, "flappy:copy", T0 + 12 * MIN + 16_000).len(), 1);
+}
+
 const ALERT: &str = "groups:\n  - name: xpu\n    rules:\n      - alert: XPUCriticalTemperature\n        expr: xpu_temperature_celsius{location=\"gpu\"} > 95\n        for: 30s\n        labels:\n          severity: critical\n        annotations:\n          description: \"XPU device {{ $labels.device_id }} GPU temperature is {{ $value | printf \\\"%.1f\\\" }}°C on {{ $externalLabels.cluster }}\"\n";
 
 #[test]
