@@ -67,7 +67,7 @@ const BLOCK_SPLIT_S: i64 = 1020;
 /// The backend whose samples are missing from `GAP.0` to `GAP.1` seconds after the corpus start
 /// (multiples of its 6 s interval); the middle instant query falls in the gap, more than the 5 m
 /// lookback after its last sample.
-const GAP_INSTANCE: &str = "instance=\"vllm-worker-003:8081\"";
+const GAP_INSTANCE: &str = "instance=\"vllm-worker-001:8081\"";
 const GAP: (i64, i64) = (480, 900);
 
 /// Writes OpenMetrics lines through, except the samples of one target inside a time span.
@@ -367,9 +367,14 @@ const PANELS: &[Panel] = &[
         "dynamo.json@031236a9 Active engines (or vector(0))",
         r#"count(dynamo_component_engine_failover_state{state="active"} == 1) or vector(0)"#,
     ),
+    Panel {
+        source: "xpu-alert-rules.yml XPUWorkerLivenessLost (absent, and on(); the corpus has the XPU exporter: empty)",
+        expr: "absent(xpu_engine_group_compute_engine_util) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
+        data: false,
+    },
     p(
-        "xpu-alert-rules.yml XPUWorkerLivenessLost (absent, and on())",
-        "absent(xpu_engine_group_compute_engine_util) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
+        "xpu-alert-rules.yml shape: XPUWorkerLivenessLost on a metric the corpus lacks",
+        "absent(xpu_engine_group_no_such_metric) and on() sum(rate(dynamo_frontend_requests_total[5m])) > 0",
     ),
     // compass / disagg shapes on the corpus's metrics: per-series quantile, ratio of quantiles.
     p(
@@ -563,7 +568,7 @@ const PANELS: &[Panel] = &[
     // keep is up to the implementation (input order), not PromQL.
     p(
         "added: topk and bottomk skip NaN",
-        "topk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) or bottomk(3, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
+        "topk(1, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count) or bottomk(1, dynamo_component_request_duration_seconds_sum / dynamo_component_request_duration_seconds_count)",
     ),
     p(
         "added: sort with NaN (order of values compared)",

@@ -9,6 +9,7 @@
 
 mod admin;
 mod federate;
+mod metadata;
 mod params;
 mod parse_query;
 mod query;
@@ -24,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 use edgeprom_model::Labels;
-use edgeprom_scrape::Manager;
+use edgeprom_scrape::{ExemplarStorage, Manager};
 use edgeprom_storage::Storage;
 use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
@@ -56,6 +57,12 @@ pub struct ApiOptions {
     pub flags: BTreeMap<String, String>,
     /// How long the storage keeps data, for `runtimeinfo` (e.g. `15d`).
     pub storage_retention: String,
+    /// The address the server listens on (`--web.listen-address`), for targets' `globalUrl`.
+    pub listen_address: String,
+    /// The URL under which the server is reachable from outside (`--web.external-url`, or the
+    /// one derived from the host name and port); its scheme and host make targets' `globalUrl`.
+    /// Empty: the host name, with each target's own port.
+    pub external_url: String,
 }
 
 impl Default for ApiOptions {
@@ -69,6 +76,8 @@ impl Default for ApiOptions {
             enable_admin_api: false,
             flags: BTreeMap::new(),
             storage_retention: "15d".into(),
+            listen_address: "0.0.0.0:9090".into(),
+            external_url: String::new(),
         }
     }
 }
@@ -107,6 +116,7 @@ pub struct Api {
     config: RwLock<ConfigStatus>,
     start_time: SystemTime,
     rules: OnceLock<Arc<dyn edgeprom_model::rules::RulesView>>,
+    exemplars: Option<Arc<ExemplarStorage>>,
 }
 
 impl Api {
@@ -120,7 +130,15 @@ impl Api {
             config: RwLock::new(ConfigStatus::default()),
             start_time: SystemTime::now(),
             rules: OnceLock::new(),
+            exemplars: None,
         }
+    }
+
+    /// Serves `/api/v1/query_exemplars` from `exemplars` (the store the scrape manager fills
+    /// with `--enable-feature=exemplar-storage`); without it the answer is always empty.
+    pub fn with_exemplar_storage(mut self, exemplars: Arc<ExemplarStorage>) -> Api {
+        self.exemplars = Some(exemplars);
+        self
     }
 
     /// Connects the rules manager, which answers `/api/v1/rules`, `/api/v1/alerts` and
@@ -174,9 +192,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/series", read(series::series))
         .route("/api/v1/labels", read(series::labels))
         .route("/api/v1/label/{name}/values", get(series::label_values))
-        .route("/api/v1/metadata", get(series::metadata))
+        .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/targets", get(status::targets))
-        .route("/api/v1/targets/metadata", get(status::targets_metadata))
+        .route("/api/v1/targets/metadata", get(metadata::targets_metadata))
         .route("/api/v1/alertmanagers", get(rules::alertmanagers))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))

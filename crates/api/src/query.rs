@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use axum::extract::State;
 use edgeprom_promql::{Engine, EngineOptions, QueryResult, Value};
+use edgeprom_scrape::exemplars::SeriesExemplars;
+use edgeprom_storage::index::{Matcher, MatcherError};
+use promql_parser::parser::Expr;
 
 use crate::params::{MAX_TIME, MIN_TIME};
-use crate::response::{ErrorType, write_labels, write_point};
+use crate::response::{ErrorType, format_value, write_labels, write_point, write_timestamp};
+use crate::series::selector_sets;
 use crate::{Api, ApiError, ApiResult, Params, Success, now_ms};
 
 /// Prometheus refuses range queries with more points per series than this.
@@ -69,20 +73,96 @@ pub(crate) async fn range(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
     Ok(encode(result))
 }
 
-/// `GET|POST /api/v1/query_exemplars`. edgeprom stores no exemplars, so a valid request gets an
-/// empty list; the query and times are still checked as Prometheus checks them.
-pub(crate) async fn exemplars(p: Params) -> ApiResult {
-    let query = required_query(&p)?;
-    promql_parser::parser::parse(&query).map_err(|e| ApiError::bad_param("query", e))?;
+/// `GET|POST /api/v1/query_exemplars`: the stored exemplars of the series every selector of
+/// `query` selects, within `start`..`end` (any range; the whole store by default), checked in
+/// Prometheus's order. A query without selectors answers `null`, as Prometheus's does; without
+/// exemplar storage (`--enable-feature=exemplar-storage`) the list is empty.
+pub(crate) async fn exemplars(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
     let start = p.time("start", MIN_TIME)?;
     let end = p.time("end", MAX_TIME)?;
     if end < start {
-        return Err(ApiError::bad_param(
-            "end",
-            "end timestamp must not be before start time",
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
         ));
     }
-    Ok(Success::raw("[]".into()))
+    let expr =
+        promql_parser::parser::parse(p.get("query").unwrap_or("")).map_err(ApiError::bad_data)?;
+    let mut sets = Vec::new();
+    selectors(&expr, &mut sets).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    if sets.is_empty() {
+        return Ok(Success::raw("null".into()));
+    }
+    let Some(store) = api.exemplars.clone() else {
+        return Ok(Success::raw("[]".into()));
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        store.select(start, end, |labels| {
+            sets.iter().any(|set| {
+                set.iter()
+                    .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
+            })
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Success::raw(encode_exemplars(&found)))
+}
+
+/// Every vector selector's matcher sets in `expr` (Prometheus's `ExtractSelectors`), those
+/// under range selectors and subqueries included.
+fn selectors(expr: &Expr, out: &mut Vec<Vec<Matcher>>) -> Result<(), MatcherError> {
+    match expr {
+        Expr::VectorSelector(vs) => out.extend(selector_sets(vs)?),
+        Expr::MatrixSelector(ms) => out.extend(selector_sets(&ms.vs)?),
+        Expr::Aggregate(a) => {
+            selectors(&a.expr, out)?;
+            if let Some(param) = &a.param {
+                selectors(param, out)?;
+            }
+        }
+        Expr::Unary(u) => selectors(&u.expr, out)?,
+        Expr::Binary(b) => {
+            selectors(&b.lhs, out)?;
+            selectors(&b.rhs, out)?;
+        }
+        Expr::Paren(p) => selectors(&p.expr, out)?,
+        Expr::Subquery(s) => selectors(&s.expr, out)?,
+        Expr::Call(c) => {
+            for arg in &c.args.args {
+                selectors(arg, out)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+    Ok(())
+}
+
+/// Prometheus's `[{"seriesLabels":{…},"exemplars":[{"labels":{…},"value":"…","timestamp":…}]}]`.
+fn encode_exemplars(found: &[SeriesExemplars]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"seriesLabels\":");
+        write_labels(&mut out, &s.series);
+        out.push_str(",\"exemplars\":[");
+        for (j, e) in s.exemplars.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"labels\":");
+            write_labels(&mut out, &e.labels);
+            out.push_str(",\"value\":\"");
+            out.push_str(&format_value(e.value));
+            out.push_str("\",\"timestamp\":");
+            write_timestamp(&mut out, e.ts);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    out
 }
 
 /// `GET|POST /api/v1/format_query`: the query pretty-printed.

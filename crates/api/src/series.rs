@@ -1,13 +1,13 @@
-//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`.
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use edgeprom_storage::Storage;
-use edgeprom_storage::index::{MatchType, Matcher};
+use edgeprom_storage::index::{MatchType, Matcher, MatcherError};
 use promql_parser::label::MatchOp;
-use promql_parser::parser::Expr;
+use promql_parser::parser::{Expr, VectorSelector};
 
 use crate::params::{MAX_TIME, MIN_TIME};
 use crate::response::labels_json;
@@ -25,32 +25,37 @@ pub(crate) fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
                 "1:1: parse error: expected type instant vector selector in {s}"
             )));
         };
-        let mut groups = Vec::new();
-        if !vs.matchers.matchers.is_empty() || vs.matchers.or_matchers.is_empty() {
-            groups.push(vs.matchers.matchers.clone());
+        sets.extend(selector_sets(&vs).map_err(|e| bad(e.to_string()))?);
+    }
+    Ok(sets)
+}
+
+/// A vector selector's matchers as storage matchers, one set per `or` branch, with the metric
+/// name as a `__name__` matcher unless the branch has one.
+pub(crate) fn selector_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, MatcherError> {
+    let mut groups = Vec::new();
+    if !vs.matchers.matchers.is_empty() || vs.matchers.or_matchers.is_empty() {
+        groups.push(vs.matchers.matchers.clone());
+    }
+    groups.extend(vs.matchers.or_matchers.iter().cloned());
+    let mut sets = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut set = Vec::with_capacity(g.len() + 1);
+        for m in &g {
+            let kind = match m.op {
+                MatchOp::Equal => MatchType::Equal,
+                MatchOp::NotEqual => MatchType::NotEqual,
+                MatchOp::Re(_) => MatchType::Regex,
+                MatchOp::NotRe(_) => MatchType::NotRegex,
+            };
+            set.push(Matcher::new(kind, &m.name, &m.value)?);
         }
-        groups.extend(vs.matchers.or_matchers.iter().cloned());
-        for g in groups {
-            let mut set = Vec::with_capacity(g.len() + 1);
-            for m in &g {
-                let kind = match m.op {
-                    MatchOp::Equal => MatchType::Equal,
-                    MatchOp::NotEqual => MatchType::NotEqual,
-                    MatchOp::Re(_) => MatchType::Regex,
-                    MatchOp::NotRe(_) => MatchType::NotRegex,
-                };
-                set.push(Matcher::new(kind, &m.name, &m.value).map_err(|e| bad(e.to_string()))?);
-            }
-            if let Some(name) = &vs.name
-                && !g.iter().any(|m| m.name == "__name__")
-            {
-                set.push(
-                    Matcher::new(MatchType::Equal, "__name__", name)
-                        .map_err(|e| bad(e.to_string()))?,
-                );
-            }
-            sets.push(set);
+        if let Some(name) = &vs.name
+            && !g.iter().any(|m| m.name == "__name__")
+        {
+            set.push(Matcher::new(MatchType::Equal, "__name__", name)?);
         }
+        sets.push(set);
     }
     Ok(sets)
 }
@@ -223,18 +228,6 @@ fn unescape_label_name(name: &str) -> String {
         }
     }
     out
-}
-
-/// `GET /api/v1/metadata`: HELP/TYPE/UNIT per metric. The scraper does not keep metadata yet, so
-/// the answer is Prometheus's shape with no entries (the parameters are still checked).
-pub(crate) async fn metadata(p: Params) -> ApiResult {
-    p.limit()?;
-    if let Some(v) = p.get("limit_per_metric") {
-        v.parse::<i64>().map_err(|_| {
-            ApiError::bad_data(format!("cannot parse \"{v}\" to a valid limit_per_metric"))
-        })?;
-    }
-    Ok(Success::raw("{}".into()))
 }
 
 #[cfg(test)]

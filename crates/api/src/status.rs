@@ -22,7 +22,7 @@ fn prom_duration(d: std::time::Duration) -> String {
     edgeprom_config::Duration::from_std(d).to_string()
 }
 
-/// The machine's host name, for `globalUrl`.
+/// The machine's host name, for `globalUrl` when no external URL is known.
 fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -30,32 +30,87 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// `scrapeUrl` with a loopback host replaced by the host name, as Prometheus's `globalUrl` does so
-/// that the URL means something to whoever reads it elsewhere.
-fn global_url(url: &str, host: Option<&str>) -> String {
-    let Some(host) = host else {
+/// Go's `net.SplitHostPort` made lenient as Prometheus's `sanitizeSplitHostPort`: an authority
+/// without a port gives its host (brackets removed) and an empty port.
+fn split_host_port(authority: &str) -> (&str, &str) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':').unwrap_or("")),
+            None => (authority, ""),
+        };
+    }
+    match authority.rsplit_once(':') {
+        // More than one colon without brackets is a bare IPv6 address.
+        Some((h, p)) if !h.contains(':') => (h, p),
+        _ => (authority, ""),
+    }
+}
+
+/// Go's `net.JoinHostPort`.
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// What Prometheus's `GlobalURLOptions` hold: where the server listens and the scheme and
+/// authority of its external URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GlobalUrlOptions {
+    listen_address: String,
+    scheme: String,
+    authority: String,
+}
+
+impl GlobalUrlOptions {
+    /// From `--web.listen-address` and the external URL; without an external URL, the host
+    /// name as Prometheus derives its default one.
+    fn new(listen_address: &str, external_url: &str) -> Option<GlobalUrlOptions> {
+        let (scheme, authority) = match external_url.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                (scheme.to_string(), rest[..end].to_string())
+            }
+            None => {
+                let (_, port) = split_host_port(listen_address);
+                ("http".to_string(), join_host_port(&hostname()?, port))
+            }
+        };
+        Some(GlobalUrlOptions {
+            listen_address: listen_address.to_string(),
+            scheme,
+            authority,
+        })
+    }
+}
+
+/// Prometheus's `getGlobalURL`: a target on localhost is unreachable from elsewhere, so its host
+/// becomes the external URL's; if it is this server itself (same port as the listen address)
+/// the external scheme and port are used too.
+fn global_url(url: &str, opts: Option<&GlobalUrlOptions>) -> String {
+    let Some(opts) = opts else {
         return url.to_string();
     };
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    let (h, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
-        _ => (authority, None),
-    };
-    let loopback = h == "localhost"
-        || h.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
+    let (host, port) = split_host_port(authority);
+    if !["127.0.0.1", "localhost", "::1"].contains(&host) {
         return url.to_string();
     }
-    match port {
-        Some(p) => format!("{scheme}://{host}:{p}{path}"),
-        None => format!("{scheme}://{host}{path}"),
+    let (_, own_port) = split_host_port(&opts.listen_address);
+    if port == own_port {
+        return format!("{}://{}{path}", opts.scheme, opts.authority);
+    }
+    let (ext_host, _) = split_host_port(&opts.authority);
+    if port.is_empty() {
+        format!("{scheme}://{ext_host}{path}")
+    } else {
+        format!("{scheme}://{}{path}", join_host_port(ext_host, port))
     }
 }
 
@@ -69,7 +124,7 @@ pub(crate) async fn targets(State(api): State<Arc<Api>>, p: Params) -> ApiResult
     };
     let pool = p.get("scrapePool");
     let in_pool = |job: &str| pool.is_none_or(|p| p == job);
-    let host = hostname();
+    let url_opts = GlobalUrlOptions::new(&api.options.listen_address, &api.options.external_url);
     let mut active = Vec::new();
     let mut dropped = Vec::new();
     let mut dropped_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -81,7 +136,7 @@ pub(crate) async fn targets(State(api): State<Arc<Api>>, p: Params) -> ApiResult
                     "labels": labels_json(&t.target.labels),
                     "scrapePool": t.target.job,
                     "scrapeUrl": t.target.url,
-                    "globalUrl": global_url(&t.target.url, host.as_deref()),
+                    "globalUrl": global_url(&t.target.url, url_opts.as_ref()),
                     "lastError": t.last_error,
                     "lastScrape": t.last_scrape.map_or(GO_ZERO_TIME.to_string(), rfc3339),
                     "lastScrapeDuration": t.last_scrape_duration.as_secs_f64(),
@@ -106,16 +161,6 @@ pub(crate) async fn targets(State(api): State<Arc<Api>>, p: Params) -> ApiResult
         "droppedTargets": dropped,
         "droppedTargetCounts": dropped_counts,
     })))
-}
-
-/// `GET /api/v1/targets/metadata`: the scraper keeps no metadata yet, so no entries; the
-/// `match_target` selector is still validated.
-pub(crate) async fn targets_metadata(p: Params) -> ApiResult {
-    if let Some(s) = p.get("match_target") {
-        promql_parser::parser::parse(s).map_err(|e| ApiError::bad_param("match_target", e))?;
-    }
-    p.limit()?;
-    Ok(Success::raw("[]".into()))
 }
 
 /// `GET /api/v1/status/buildinfo`. Deliberately without `features`: Grafana takes its presence
@@ -263,20 +308,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn global_url_names_the_host_for_loopback_only() {
-        let h = Some("edge1");
+    fn global_url_follows_prometheus() {
+        let opts = GlobalUrlOptions::new("0.0.0.0:9090", "https://edge1.example:443/prom");
+        let o = opts.as_ref();
+        assert_eq!(o.map(|o| o.authority.as_str()), Some("edge1.example:443"));
+        // Localhost on another port: only the host changes.
         assert_eq!(
-            global_url("http://127.0.0.1:9100/metrics", h),
-            "http://edge1:9100/metrics"
+            global_url("http://127.0.0.1:9100/metrics", o),
+            "http://edge1.example:9100/metrics"
         );
         assert_eq!(
-            global_url("http://localhost:9100/metrics?x=1", h),
-            "http://edge1:9100/metrics?x=1"
+            global_url("http://localhost:9100/metrics?x=1", o),
+            "http://edge1.example:9100/metrics?x=1"
         );
         assert_eq!(
-            global_url("http://10.0.0.1:9100/metrics", h),
+            global_url("http://[::1]:9/m", o),
+            "http://edge1.example:9/m"
+        );
+        assert_eq!(
+            global_url("http://localhost/m", o),
+            "http://edge1.example/m"
+        );
+        // This server itself: the external scheme and authority.
+        assert_eq!(
+            global_url("http://localhost:9090/prom/metrics", o),
+            "https://edge1.example:443/prom/metrics"
+        );
+        // Anything else is left alone, other loopback addresses too (as in Prometheus).
+        assert_eq!(
+            global_url("http://10.0.0.1:9100/metrics", o),
             "http://10.0.0.1:9100/metrics"
         );
-        assert_eq!(global_url("http://[::1]:9/m", h), "http://edge1:9/m");
+        assert_eq!(
+            global_url("http://127.0.0.2:9100/metrics", o),
+            "http://127.0.0.2:9100/metrics"
+        );
+        assert_eq!(split_host_port("[::1]:80"), ("::1", "80"));
+        assert_eq!(split_host_port("::1"), ("::1", ""));
+        assert_eq!(join_host_port("::1", "80"), "[::1]:80");
     }
 }

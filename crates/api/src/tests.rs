@@ -460,3 +460,71 @@ fn secrets_are_masked_in_the_shown_config() {
     assert!(masked.contains("credentials_file: /x"));
     assert!(masked.contains("username: u"));
 }
+
+#[tokio::test]
+async fn query_exemplars_selects_by_the_query_selectors() {
+    use edgeprom_scrape::ExemplarStorage;
+    use edgeprom_scrape::exemplars::Exemplar;
+    let store = Arc::new(ExemplarStorage::new(10));
+    {
+        let mut w = store.writer();
+        for (job, trace, v, ts) in [
+            ("a", "t1", 0.5, 1_000),
+            ("a", "t2", 1.5, 2_500),
+            ("b", "t3", 7.0, 3_000),
+        ] {
+            let series = Labels::from_pairs([("__name__", "up"), ("job", job)]);
+            let e = Exemplar {
+                labels: Labels::from_pairs([("trace_id", trace)]),
+                value: v,
+                ts,
+                has_ts: true,
+            };
+            w.add(&series, &e).expect("added");
+        }
+    }
+    let mut f = fixture(ApiOptions::default());
+    let storage = f.api.storage.clone();
+    f.api = Arc::new(Api::new(storage, None, ApiOptions::default()).with_exemplar_storage(store));
+
+    let (s, v) = get_json(&f, "/api/v1/query_exemplars?query=up%7Bjob%3D%22a%22%7D").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"],
+        json!([{
+            "seriesLabels": {"__name__": "up", "job": "a"},
+            "exemplars": [
+                {"labels": {"trace_id": "t1"}, "value": "0.5", "timestamp": 1},
+                {"labels": {"trace_id": "t2"}, "value": "1.5", "timestamp": 2.5},
+            ],
+        }])
+    );
+    // Selectors anywhere in the expression count; the range narrows the exemplars.
+    let (_, v) = get_json(
+        &f,
+        "/api/v1/query_exemplars?query=sum(rate(up%5B5m%5D))&start=2&end=3",
+    )
+    .await;
+    let series: Vec<&str> = v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["seriesLabels"]["job"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(series, ["a", "b"], "{v}");
+    assert_eq!(v["data"][0]["exemplars"][0]["labels"]["trace_id"], "t2");
+    // No selector at all: Prometheus answers null.
+    let (s, v) = get_json(&f, "/api/v1/query_exemplars?query=1%2B1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], Value::Null);
+    let (s, v) = get_json(&f, "/api/v1/query_exemplars?query=up&start=5&end=1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(
+        v["error"],
+        "end timestamp must not be before start timestamp"
+    );
+    let (s, _) = get_json(&f, "/api/v1/query_exemplars?query=sum(").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -14,7 +14,10 @@ use crate::file_sd::{self, FileSdConfig};
 use crate::http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig, TlsVersion};
 use crate::raw::{self, RawConfig, RawGlobal, RawRelabel, RawScrape, RawScrapeFile};
 use crate::relabel::{Action, Regex, RelabelConfig};
-use crate::{Config, GlobalConfig, ScrapeConfig, ScrapeProtocol, TargetGroup};
+use crate::{
+    Config, DEFAULT_MAX_EXEMPLARS, ExemplarsConfig, GlobalConfig, ScrapeConfig, ScrapeProtocol,
+    StorageConfig, TargetGroup,
+};
 
 /// Where errors point: the file, plus helpers to build located errors.
 struct Ctx<'a> {
@@ -174,11 +177,21 @@ pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErro
 
     let alerting = build_alerting(&ctx, raw.alerting)?;
 
+    let storage = StorageConfig {
+        exemplars: raw
+            .storage
+            .and_then(|s| s.exemplars)
+            .map(|e| ExemplarsConfig {
+                max_exemplars: e.max_exemplars.unwrap_or(DEFAULT_MAX_EXEMPLARS),
+            }),
+    };
+
     Ok(Config {
         global,
         rule_files,
         scrape_configs,
         alerting,
+        storage,
         source: path.to_path_buf(),
         text: text.to_string(),
     })

@@ -43,6 +43,8 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// The `alerting` section: where firing and resolved alerts are sent.
     pub alerting: AlertingConfig,
+    /// The `storage` section (only `exemplars` is supported).
+    pub storage: StorageConfig,
     /// The file this was loaded from.
     pub source: PathBuf,
     /// The file's text as read, for `/api/v1/status/config`.
@@ -65,6 +67,36 @@ impl Config {
     pub fn scrape_config(&self, job_name: &str) -> Option<&ScrapeConfig> {
         self.scrape_configs.iter().find(|s| s.job_name == job_name)
     }
+}
+
+/// Size of the exemplar buffer when exemplar storage is enabled and the file does not say
+/// (Prometheus's `DefaultExemplarsConfig`).
+pub const DEFAULT_MAX_EXEMPLARS: i64 = 100_000;
+
+/// The `storage` section of the configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// `storage.exemplars`, when the file has it. It only matters with
+    /// `--enable-feature=exemplar-storage`.
+    pub exemplars: Option<ExemplarsConfig>,
+}
+
+impl StorageConfig {
+    /// How many exemplars the in-memory buffer holds: the file's `max_exemplars`, else
+    /// [`DEFAULT_MAX_EXEMPLARS`]. Zero or less disables storing them, as in Prometheus.
+    pub fn max_exemplars(&self) -> i64 {
+        self.exemplars
+            .as_ref()
+            .map_or(DEFAULT_MAX_EXEMPLARS, |e| e.max_exemplars)
+    }
+}
+
+/// `storage.exemplars`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExemplarsConfig {
+    /// Exemplars kept in the single circular buffer; reloadable. An absent field means
+    /// [`DEFAULT_MAX_EXEMPLARS`].
+    pub max_exemplars: i64,
 }
 
 /// The `global` section.

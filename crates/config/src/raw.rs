@@ -20,6 +20,20 @@ pub(crate) struct RawConfig {
     pub scrape_config_files: Option<Vec<S<String>>>,
     pub scrape_configs: Option<Vec<S<RawScrape>>>,
     pub alerting: Option<RawAlerting>,
+    pub storage: Option<RawStorage>,
+}
+
+/// The `storage` section; only `exemplars` is implemented (`tsdb` is reported unsupported).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {
+    pub exemplars: Option<RawExemplars>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExemplars {
+    pub max_exemplars: Option<i64>,
 }
 
 /// The `alerting` section.
@@ -177,14 +191,7 @@ pub(crate) struct RawRelabel {
 /// Fields Prometheus 3.4 knows that edgeprom does not implement, per place in the file. An
 /// unknown-field error on one of these becomes a clear "not supported yet" error instead.
 pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
-    const TOP: &[&str] = &[
-        "remote_write",
-        "remote_read",
-        "storage",
-        "tracing",
-        "otlp",
-        "runtime",
-    ];
+    const TOP: &[&str] = &["remote_write", "remote_read", "tracing", "otlp", "runtime"];
     const GLOBAL: &[&str] = &["query_log_file", "scrape_failure_log_file"];
     const SCRAPE: &[&str] = &[
         "oauth2",
@@ -228,6 +235,9 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     }
     if parent.starts_with("alerting.alertmanagers[") && parent.ends_with(']') {
         return ALERTMANAGER.contains(&field) || field.ends_with("_sd_configs");
+    }
+    if parent == "storage" {
+        return field == "tsdb";
     }
     let in_scrape = parent.starts_with("scrape_configs[") && parent.ends_with(']');
     if in_scrape {

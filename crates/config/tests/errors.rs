@@ -200,7 +200,7 @@ fn unsupported_sections_are_rejected_where_they_are() {
             (1, 1),
         ),
         ("remote_read:\n  - url: http://x\n", "remote_read", (1, 1)),
-        ("storage:\n  tsdb: {}\n", "storage", (1, 1)),
+        ("storage:\n  tsdb: {}\n", "tsdb", (2, 3)),
         ("tracing:\n  endpoint: x:4317\n", "tracing", (1, 1)),
         ("otlp: {}\n", "otlp", (1, 1)),
         ("runtime:\n  gogc: 50\n", "runtime", (1, 1)),
@@ -440,4 +440,21 @@ fn file_sd_reads_json_and_yaml() {
     let fsd = &cfg.scrape_configs[0].file_sd_configs[0];
     assert_eq!(fsd.refresh_interval, Duration::from_secs(300));
     assert_eq!(file_sd::expand(fsd), [json.clone(), yaml.clone()]);
+}
+
+#[test]
+fn storage_exemplars_section() {
+    let c = Config::parse("scrape_configs: []\n", Path::new("t.yml")).expect("valid");
+    assert_eq!(c.storage.exemplars, None);
+    assert_eq!(c.storage.max_exemplars(), 100_000);
+    let c = Config::parse(
+        "storage:\n  exemplars:\n    max_exemplars: 42\n",
+        Path::new("t.yml"),
+    )
+    .expect("valid");
+    assert_eq!(c.storage.max_exemplars(), 42);
+    let c = Config::parse("storage:\n  exemplars: {}\n", Path::new("t.yml")).expect("valid");
+    assert_eq!(c.storage.max_exemplars(), 100_000);
+    let e = err("storage:\n  exemplars:\n    max_exemplar: 1\n");
+    assert!(e.to_string().contains("max_exemplar"), "{e}");
 }

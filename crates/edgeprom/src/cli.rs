@@ -54,6 +54,17 @@ pub struct ServerFlags {
     )]
     pub min_block_duration: String,
 
+    /// The URL under which edgeprom is reachable from outside (e.g. behind a reverse proxy),
+    /// used for links back to it such as targets' `globalUrl`. If it has a path, every endpoint
+    /// is served under that path. Default: `http://<host name>:<listen port>/`.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Prefix for the routes of every web endpoint (API, /metrics, /federate, /-/…). Defaults to
+    /// the path of --web.external-url.
+    #[arg(long = "web.route-prefix", value_name = "PATH")]
+    pub route_prefix: Option<String>,
+
     /// Path to a web configuration file (Prometheus format) enabling TLS and/or basic
     /// authentication for every endpoint; without it the server speaks plain HTTP, open to all.
     #[arg(long = "web.config.file")]
@@ -79,7 +90,9 @@ pub struct ServerFlags {
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
 
-    /// Comma-separated feature flags to enable; known: promql-experimental-functions.
+    /// Comma-separated feature flags to enable; known: promql-experimental-functions,
+    /// exemplar-storage (keep scraped exemplars in memory, `storage.exemplars.max_exemplars` in
+    /// the configuration file, default 100000).
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 
@@ -102,11 +115,6 @@ pub struct ServerFlags {
     /// Accepted for compatibility with Prometheus command lines; edgeprom has no console libraries.
     #[arg(long = "web.console.libraries")]
     pub console_libraries: Option<String>,
-
-    /// The URL under which edgeprom is reached from outside, used in alerts' `generatorURL` and
-    /// `$externalURL`; default `http://<hostname>:<port>/`.
-    #[arg(long = "web.external-url")]
-    pub external_url: Option<String>,
 
     /// Max time to tolerate an outage when restoring the `for` state of alerts.
     #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
@@ -137,6 +145,8 @@ impl ServerFlags {
             ("config.file", self.config_file.display().to_string()),
             ("storage.tsdb.path", self.storage_path.display().to_string()),
             ("web.listen-address", self.listen_address.clone()),
+            ("web.external-url", opt(&self.external_url)),
+            ("web.route-prefix", opt(&self.route_prefix)),
             ("storage.tsdb.retention.time", self.retention_time.clone()),
             ("storage.tsdb.retention.size", self.retention_size.clone()),
             (
@@ -170,7 +180,6 @@ impl ServerFlags {
             ),
             ("web.console.templates", opt(&self.console_templates)),
             ("web.console.libraries", opt(&self.console_libraries)),
-            ("web.external-url", opt(&self.external_url)),
             (
                 "rules.alert.for-outage-tolerance",
                 self.for_outage_tolerance.clone(),

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edgeprom_config::Config;
-use edgeprom_scrape::{Manager, ScrapeMetrics};
+use edgeprom_scrape::{ExemplarStorage, Manager, ScrapeMetrics};
 use edgeprom_storage::Storage;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -29,6 +29,8 @@ struct App {
     manager: Arc<Manager>,
     rules: Arc<edgeprom_rules::Manager>,
     api: Arc<edgeprom_api::Api>,
+    /// With `--enable-feature=exemplar-storage`: resized on reload like Prometheus's.
+    exemplars: Option<Arc<ExemplarStorage>>,
     registry: Registry,
     reload_lock: tokio::sync::Mutex<()>,
     last_reload_ok: Gauge,
@@ -107,10 +109,18 @@ enum ServeError {
 
 async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     for feature in &flags.enable_feature {
-        if feature != "promql-experimental-functions" {
-            tracing::warn!(feature, "unknown feature flag ignored");
+        match feature.as_str() {
+            "promql-experimental-functions" => {}
+            "exemplar-storage" => tracing::info!("Experimental in-memory exemplar storage enabled"),
+            _ => tracing::warn!(feature, "unknown feature flag ignored"),
         }
     }
+    let web_urls = WebUrls::new(
+        flags.external_url.as_deref(),
+        flags.route_prefix.as_deref(),
+        &flags.listen_address,
+    )
+    .map_err(|e| ServeError::Flag("web.external-url", e))?;
     for (flag, value) in [
         ("web.console.templates", &flags.console_templates),
         ("web.console.libraries", &flags.console_libraries),
@@ -221,7 +231,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
                 experimental_functions,
             }),
             external_labels: config.global.external_labels.clone(),
-            external_url: external_url(&flags),
+            external_url: web_urls.external_url.clone(),
             resend_delay,
             outage_tolerance,
             grace_period,
@@ -230,9 +240,23 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     // Rules first: a bad rule file stops the start before anything is scraped.
     rules.apply_config(&config)?;
     tokio::spawn(notifier.run());
-    let manager = Arc::new(Manager::new(storage.clone(), scrape_metrics));
+    let exemplars = flags
+        .enable_feature
+        .iter()
+        .any(|f| f == "exemplar-storage")
+        .then(|| Arc::new(ExemplarStorage::new(config.storage.max_exemplars())));
+    if let Some(e) = &exemplars {
+        registry.register_collector(Box::new(crate::storage_metrics::ExemplarCollector(
+            e.clone(),
+        )));
+    }
+    let manager = Arc::new(Manager::with_exemplars(
+        storage.clone(),
+        scrape_metrics,
+        exemplars.clone(),
+    ));
     manager.apply_config(&config);
-    let api = Arc::new(edgeprom_api::Api::new(
+    let mut api = edgeprom_api::Api::new(
         storage.clone(),
         Some(manager.clone()),
         edgeprom_api::ApiOptions {
@@ -244,8 +268,14 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             enable_admin_api: flags.enable_admin_api,
             flags: flags.to_map(),
             storage_retention: flags.retention_time.clone(),
+            listen_address: flags.listen_address.clone(),
+            external_url: web_urls.external_url.clone(),
         },
-    ));
+    );
+    if let Some(e) = &exemplars {
+        api = api.with_exemplar_storage(e.clone());
+    }
+    let api = Arc::new(api);
     api.set_config_status(config_status(&flags.config_file, &config));
     api.set_rules(rules.clone());
     last_reload_ok.set(1);
@@ -258,6 +288,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         manager,
         rules,
         api: api.clone(),
+        exemplars,
         registry,
         reload_lock: tokio::sync::Mutex::new(()),
         last_reload_ok,
@@ -287,7 +318,8 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
-    let mut router = routes(app.clone()).merge(edgeprom_api::router(api));
+    let mut router = web_urls.mount(routes(app.clone()).merge(edgeprom_api::router(api)));
+    tracing::info!(external_url = %web_urls.external_url, route_prefix = %web_urls.route_prefix, "web");
     if let Some(web) = &web {
         if let Some(auth) = &web.auth {
             router = router.layer(axum::middleware::from_fn_with_state(
@@ -329,6 +361,76 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         tracing::error!(error = %e, "syncing the WAL at shutdown");
     }
     result.map_err(|e| ServeError::Listen(flags.listen_address, e))
+}
+
+/// `--web.external-url` and `--web.route-prefix` resolved as Prometheus resolves them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WebUrls {
+    /// The external URL without a trailing `/` on its path.
+    external_url: String,
+    /// Where the routes are mounted: `/`, or a path starting with `/` and not ending with one.
+    route_prefix: String,
+}
+
+impl WebUrls {
+    /// Prometheus's `computeExternalURL` and route-prefix defaulting: no external URL means
+    /// `http://<host name>:<listen port>/`; its path, trailing `/` removed, is the default prefix.
+    fn new(
+        external_url: Option<&str>,
+        route_prefix: Option<&str>,
+        listen_address: &str,
+    ) -> Result<WebUrls, String> {
+        let given = external_url.filter(|u| !u.is_empty());
+        let url = match given {
+            Some(u) => u.to_string(),
+            None => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "localhost".to_string());
+                let port = listen_address
+                    .rsplit_once(':')
+                    .map(|(_, p)| p)
+                    .ok_or_else(|| format!("address {listen_address}: missing port in address"))?;
+                format!("http://{host}:{port}/")
+            }
+        };
+        if url.starts_with(['"', '\'']) || url.ends_with(['"', '\'']) {
+            return Err("URL must not begin or end with quotes".into());
+        }
+        let (origin, rest) = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                (format!("{scheme}://{}", &rest[..end]), &rest[end..])
+            }
+            None => (String::new(), url.as_str()),
+        };
+        let path = rest.split(['?', '#']).next().unwrap_or("");
+        let mut path = path.trim_end_matches('/').to_string();
+        if !path.is_empty() && !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        let prefix = route_prefix.filter(|p| !p.is_empty()).unwrap_or(&path);
+        Ok(WebUrls {
+            external_url: format!("{origin}{path}"),
+            route_prefix: format!("/{}", prefix.trim_matches('/')),
+        })
+    }
+
+    /// Serves `router` under the route prefix; outside it only `GET /` answers, redirecting to
+    /// the prefix as Prometheus does.
+    fn mount(&self, router: Router) -> Router {
+        if self.route_prefix == "/" {
+            return router;
+        }
+        let target = self.route_prefix.clone();
+        Router::new().nest(&self.route_prefix, router).route(
+            "/",
+            // Prometheus answers with 302 Found.
+            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, target)]) }),
+        )
+    }
 }
 
 fn routes(app: Arc<App>) -> Router {
@@ -402,6 +504,9 @@ async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
     });
     match loaded {
         Ok(cfg) => {
+            if let Some(e) = &app.exemplars {
+                e.resize(cfg.storage.max_exemplars());
+            }
             app.manager.apply_config(&cfg);
             app.api
                 .set_config_status(config_status(&app.config_file, &cfg));
@@ -474,25 +579,34 @@ async fn maintenance_loop(storage: Arc<Storage>) {
     }
 }
 
-/// `--web.external-url`, else `http://<hostname>:<port>/` as Prometheus derives it.
-fn external_url(flags: &ServerFlags) -> String {
-    if let Some(u) = &flags.external_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    let port = flags
-        .listen_address
-        .rsplit_once(':')
-        .map_or("9090", |(_, p)| p);
-    format!("http://{host}:{port}")
-}
-
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_url_and_route_prefix_as_prometheus_derives_them() {
+        let w = WebUrls::new(Some("https://example.com/prom/"), None, ":9090").expect("valid");
+        assert_eq!(w.external_url, "https://example.com/prom");
+        assert_eq!(w.route_prefix, "/prom");
+        let w = WebUrls::new(Some("https://example.com/prom"), Some("/inner/"), ":9090")
+            .expect("valid");
+        assert_eq!(w.route_prefix, "/inner");
+        let w = WebUrls::new(Some("http://example.com"), None, ":9090").expect("valid");
+        assert_eq!(
+            (w.external_url.as_str(), w.route_prefix.as_str()),
+            ("http://example.com", "/")
+        );
+        let w = WebUrls::new(None, None, "0.0.0.0:9191").expect("valid");
+        assert!(w.external_url.starts_with("http://"), "{w:?}");
+        assert!(w.external_url.ends_with(":9191"), "{w:?}");
+        assert_eq!(w.route_prefix, "/");
+        assert!(WebUrls::new(Some("\"http://x/\""), None, ":9090").is_err());
+        assert!(WebUrls::new(None, None, "no-port").is_err());
+    }
 }

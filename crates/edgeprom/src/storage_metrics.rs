@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use edgeprom_scrape::ExemplarStorage;
 use edgeprom_storage::Storage;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -69,6 +70,60 @@ impl Collector for StorageCollector {
                 "prometheus_tsdb_wal_writes_failed",
                 "Total number of WAL writes that failed (the commit was refused).",
                 s.wal_failures,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads [`ExemplarStorage::stats`] when `/metrics` is rendered, under Prometheus's
+/// `prometheus_tsdb_exemplar_*` names.
+#[derive(Debug)]
+pub struct ExemplarCollector(pub Arc<ExemplarStorage>);
+
+impl Collector for ExemplarCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.stats();
+        let gauges = [
+            (
+                "prometheus_tsdb_exemplar_max_exemplars",
+                "Total number of exemplars the exemplar storage can store, resizeable.",
+                s.max_exemplars as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_exemplars_in_storage",
+                "Number of exemplars currently in circular storage.",
+                s.exemplars_in_storage as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+                "Number of series with exemplars currently in circular storage.",
+                s.series_with_exemplars as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+                "The timestamp of the newest exemplar stored in circular storage.",
+                s.last_ts as f64 / 1000.0,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "prometheus_tsdb_exemplar_exemplars_appended",
+                "Total number of appended exemplars.",
+                s.appended_total,
+            ),
+            (
+                "prometheus_tsdb_exemplar_out_of_order_exemplars",
+                "Total number of out of order exemplar ingestion failed attempts.",
+                s.out_of_order_total,
             ),
         ];
         for (name, help, v) in counters {

@@ -154,6 +154,12 @@ impl<'a> Exemplar<'a> {
         }
     }
 
+    /// The exact text between the exemplar's braces, for telling cheaply whether an exemplar
+    /// has the same labels as one seen before.
+    pub fn raw_labels(&self) -> &'a str {
+        self.labels
+    }
+
     /// The exemplar value.
     pub fn value(&self) -> f64 {
         self.value

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::JobClient;
 use crate::discovery;
+use crate::exemplars::ExemplarStorage;
+use crate::metadata::MetadataSnapshot;
 use crate::metrics::{JobLabels, ScrapeMetrics};
 use crate::scrape_loop::{LoopSettings, ScrapeLoop, StopHandle};
 use crate::target::{Target, populate_labels};
@@ -67,6 +69,15 @@ impl TargetStatus {
     }
 }
 
+/// An active target and the metric metadata its scrapes declared.
+#[derive(Debug, Clone)]
+pub struct TargetMetadata {
+    /// The target.
+    pub target: Target,
+    /// Its families' HELP/TYPE/UNIT, sorted by family name.
+    pub metadata: MetadataSnapshot,
+}
+
 /// A discovered target that is not scraped, and why.
 #[derive(Debug, Clone)]
 pub struct DroppedTarget {
@@ -82,6 +93,7 @@ struct RunningLoop {
     settings: watch::Sender<Arc<LoopSettings>>,
     stop: StopHandle,
     status: Arc<Mutex<TargetStatus>>,
+    metadata: Arc<Mutex<MetadataSnapshot>>,
 }
 
 impl RunningLoop {
@@ -105,6 +117,7 @@ struct Pool {
 struct Shared {
     storage: Arc<dyn Appendable>,
     metrics: Arc<ScrapeMetrics>,
+    exemplars: Option<Arc<ExemplarStorage>>,
     pools: Mutex<HashMap<String, Pool>>,
 }
 
@@ -117,10 +130,21 @@ impl Manager {
     /// A manager appending to `storage` and updating `metrics`; it scrapes nothing until
     /// [`Manager::apply_config`].
     pub fn new(storage: Arc<dyn Appendable>, metrics: Arc<ScrapeMetrics>) -> Manager {
+        Manager::with_exemplars(storage, metrics, None)
+    }
+
+    /// Like [`Manager::new`], also storing the exemplars of every committed scrape in
+    /// `exemplars` (Prometheus's `--enable-feature=exemplar-storage`; `None`: dropped).
+    pub fn with_exemplars(
+        storage: Arc<dyn Appendable>,
+        metrics: Arc<ScrapeMetrics>,
+        exemplars: Option<Arc<ExemplarStorage>>,
+    ) -> Manager {
         Manager {
             shared: Arc::new(Shared {
                 storage,
                 metrics,
+                exemplars,
                 pools: Mutex::new(HashMap::new()),
             }),
         }
@@ -190,6 +214,25 @@ impl Manager {
                     .values()
                     .map(|l| lock(&l.status).clone())
                     .chain(p.over_limit.iter().cloned())
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.target.job.as_str(), &a.target.labels)
+                .cmp(&(b.target.job.as_str(), &b.target.labels))
+        });
+        out
+    }
+
+    /// The metric metadata of every scraped target, in the order of [`Manager::targets`]. A
+    /// target's metadata goes with it when it stops being scraped, as in Prometheus.
+    pub fn metadata(&self) -> Vec<TargetMetadata> {
+        let pools = lock(&self.shared.pools);
+        let mut out: Vec<TargetMetadata> = pools
+            .values()
+            .flat_map(|p| p.loops.values())
+            .map(|l| TargetMetadata {
+                target: lock(&l.status).target.clone(),
+                metadata: lock(&l.metadata).clone(),
             })
             .collect();
         out.sort_by(|a, b| {
@@ -326,7 +369,9 @@ fn sync_pool(shared: &Shared, job: &str, pool: &mut Pool) {
             shared.storage.clone(),
             shared.metrics.clone(),
             status.clone(),
+            shared.exemplars.clone(),
         );
+        let metadata = sl.metadata_handle();
         tokio::spawn(sl.run(rx, stop.clone()));
         pool.loops.insert(
             key,
@@ -334,6 +379,7 @@ fn sync_pool(shared: &Shared, job: &str, pool: &mut Pool) {
                 settings: tx,
                 stop,
                 status,
+                metadata,
             },
         );
     }

@@ -36,6 +36,7 @@ pub struct ScrapeMetrics {
     pub(crate) sample_out_of_order: Counter,
     pub(crate) sample_duplicate_timestamp: Counter,
     pub(crate) sample_out_of_bounds: Counter,
+    pub(crate) exemplar_out_of_order: Counter,
     pub(crate) pool_targets: Family<JobLabels, Gauge>,
     pub(crate) pool_exceeded_target_limit: Counter,
     pub(crate) pools: Gauge,
@@ -66,6 +67,7 @@ impl ScrapeMetrics {
             sample_out_of_order: Counter::default(),
             sample_duplicate_timestamp: Counter::default(),
             sample_out_of_bounds: Counter::default(),
+            exemplar_out_of_order: Counter::default(),
             pool_targets: Family::default(),
             pool_exceeded_target_limit: Counter::default(),
             pools: Gauge::default(),
@@ -110,6 +112,11 @@ impl ScrapeMetrics {
             "prometheus_target_scrapes_sample_out_of_bounds",
             "Total number of samples rejected due to timestamp falling outside of the time bounds",
             m.sample_out_of_bounds.clone(),
+        );
+        registry.register(
+            "prometheus_target_scrapes_exemplar_out_of_order",
+            "Total number of exemplar rejected due to not being out of the expected order",
+            m.exemplar_out_of_order.clone(),
         );
         registry.register(
             "prometheus_target_scrape_pool_targets",
