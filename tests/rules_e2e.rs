@@ -192,17 +192,50 @@ async fn alert_pending_firing_resolved_reaches_alertmanager() {
     .replace("interval: 15s", "interval: 1s")
     .replace("interval: 30s", "interval: 1s");
     std::fs::write(dir.join("rules.yml"), rules).expect("write rules");
+    std::fs::write(
+        dir.join("recording.yml"),
+        "groups:\n  - name: recorded\n    interval: 1s\n    rules:\n      - record: job:xpu_temperature_celsius:max\n        expr: max by (job) (xpu_temperature_celsius)\n",
+    )
+    .expect("write recording rules");
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: e2e\nrule_files:\n  - rules.yml\nalerting:\n  alertmanagers:\n    - timeout: 2s\n      static_configs:\n        - targets: ['{}', '{down_am}']\nscrape_configs:\n  - job_name: xpu\n    static_configs:\n      - targets: ['{target}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: e2e\nrule_files:\n  - rules.yml\n  - recording.yml\nalerting:\n  alertmanagers:\n    - timeout: 2s\n      static_configs:\n        - targets: ['{}', '{down_am}']\nscrape_configs:\n  - job_name: xpu\n    static_configs:\n      - targets: ['{target}']\n",
             am.base.trim_start_matches("http://")
         ),
     )
     .expect("write config");
     let ep = start(&dir, &config, &["--web.enable-lifecycle"]).await;
     let base = ep.base.clone();
+
+    // The recorded series equals its expression queried directly, at an evaluation's timestamp.
+    let query = async |q: &str, t: &str| {
+        let v = get_json(&format!(
+            "{base}/api/v1/query?query={}&time={t}",
+            form_urlencoded_byte(q)
+        ))
+        .await;
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    };
+    let eval_time = wait_for("a recorded sample", Duration::from_secs(6), async || {
+        let now = format!(
+            "{:.3}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs_f64()
+        );
+        let r = query("timestamp(job:xpu_temperature_celsius:max)", &now).await;
+        r.first()?["value"][1].as_str().map(String::from)
+    })
+    .await;
+    let recorded = query("job:xpu_temperature_celsius:max", &eval_time).await;
+    let direct = query("max by (job) (xpu_temperature_celsius)", &eval_time).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["value"], direct[0]["value"]);
+    assert_eq!(recorded[0]["metric"]["job"], direct[0]["metric"]["job"]);
+    assert_eq!(recorded[0]["value"][1], "50");
 
     // Inactive: evaluated, healthy, no alert.
     let r = wait_for(
