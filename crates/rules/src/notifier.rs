@@ -228,3 +228,77 @@ impl Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeprom_config::{AlertmanagerConfig, Duration as PromDuration};
+
+    fn alert(name: &str) -> NotifyAlert {
+        NotifyAlert {
+            labels: Labels::from_pairs([("alertname", name), ("cluster", "mine")]),
+            annotations: Labels::from_pairs([("summary", "s")]),
+            starts_at: 1_700_000_000_000,
+            ends_at: 1_700_000_240_000,
+            generator_url: "http://edge:9090/graph?g0.expr=up&g0.tab=1".into(),
+        }
+    }
+
+    fn configured(capacity: usize) -> Arc<Notifier> {
+        let n = Notifier::new(capacity, NotifierMetrics::default());
+        n.apply_config(
+            &AlertingConfig {
+                alertmanagers: vec![AlertmanagerConfig {
+                    scheme: "http".into(),
+                    path_prefix: "/".into(),
+                    timeout: PromDuration::from_secs(1),
+                    api_version: "v2".into(),
+                    targets: vec!["127.0.0.1:9".into()],
+                }],
+            },
+            &Labels::from_pairs([("cluster", "ext"), ("region", "eu")]),
+        );
+        n
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_them() {
+        let n = configured(2);
+        n.send((0..5).map(|i| alert(&format!("A{i}"))).collect());
+        assert_eq!(n.metrics.dropped.get(), 3);
+        assert_eq!(n.metrics.queue_length.get(), 2);
+        let batch = n.next_batch();
+        let names: Vec<_> = batch
+            .iter()
+            .filter_map(|a| a.labels.get("alertname"))
+            .collect();
+        assert_eq!(names, ["A3", "A4"]);
+        assert_eq!(n.metrics.queue_length.get(), 0);
+    }
+
+    #[test]
+    fn payload_is_alertmanagers_v2_shape_with_external_labels_not_overriding() {
+        let n = configured(10);
+        let body = n.payload(&[alert("A")]);
+        assert_eq!(
+            body,
+            json!([{
+                "labels": {"alertname": "A", "cluster": "mine", "region": "eu"},
+                "annotations": {"summary": "s"},
+                "startsAt": "2023-11-14T22:13:20Z",
+                "endsAt": "2023-11-14T22:17:20Z",
+                "generatorURL": "http://edge:9090/graph?g0.expr=up&g0.tab=1",
+            }])
+        );
+        assert_eq!(n.alertmanager_urls(), ["http://127.0.0.1:9/api/v2/alerts"]);
+    }
+
+    #[test]
+    fn batches_hold_at_most_256_alerts() {
+        let n = configured(1000);
+        n.send((0..300).map(|i| alert(&format!("A{i}"))).collect());
+        assert_eq!(n.next_batch().len(), 256);
+        assert_eq!(n.next_batch().len(), 44);
+        assert!(n.next_batch().is_empty());
+    }
+}
