@@ -427,6 +427,69 @@ async fn platform_xpu_config_runs_with_its_rules() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Killed (`SIGKILL`) and started again on the same data, a pending alert keeps its progress: its
+/// `activeAt` comes back from `ALERTS_FOR_STATE`, shifted by the downtime, so it lies before the
+/// restart instead of at the first evaluation after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_alert_survives_a_restart() {
+    let dir = temp_dir("rules-restore");
+    let temp = Arc::new(AtomicU64::new(99f64.to_bits()));
+    let target = xpu_target(temp).await;
+    let rules = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/testdata/xpu-alert-rules.yml"),
+    )
+    .expect("read xpu rules")
+    .replace("for: 30s", "for: 10m")
+    .replace("interval: 15s", "interval: 1s")
+    .replace("interval: 30s", "interval: 1s");
+    std::fs::write(dir.join("rules.yml"), rules).expect("write rules");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs:\n  - job_name: xpu\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write config");
+    // `for` (10m) must be at least the grace period for Prometheus to restore it.
+    let flags = ["--rules.alert.for-grace-period=1s"];
+    let ep = start(&dir, &config, &flags).await;
+    let base = ep.base.clone();
+    let first = wait_for("pending", Duration::from_secs(6), async || {
+        api_alert(&base).await.filter(|a| a["state"] == "pending")
+    })
+    .await;
+    // Pending for a while, so ALERTS_FOR_STATE is written a few times.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    drop(ep);
+
+    let restarted_at = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let ep = start(&dir, &config, &flags).await;
+    let base = ep.base.clone();
+    let again = wait_for(
+        "pending after the restart",
+        Duration::from_secs(6),
+        async || api_alert(&base).await.filter(|a| a["state"] == "pending"),
+    )
+    .await;
+    let active_at = |a: &Value| {
+        chrono::DateTime::parse_from_rfc3339(a["activeAt"].as_str().unwrap_or_default())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .expect("activeAt")
+    };
+    let (before, after) = (active_at(&first), active_at(&again));
+    assert!(
+        after < restarted_at,
+        "restored activeAt {after} should lie before the restart at {restarted_at} (first activeAt {before})"
+    );
+    assert!(
+        after > before,
+        "shifted by the downtime: {before} -> {after}"
+    );
+    drop(ep);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Percent-encodes everything but unreserved characters, for a path in a query string.
 fn form_urlencoded_byte(s: &str) -> String {
     s.bytes()
