@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn matches_go_strconv() {
-        // Expected strings are what Go 1.22 prints for the same calls.
+        // Expected strings are what Go (1.19, `fmt`/`strconv`) prints for the same calls.
         let g4 = [
             (1.0, "1"),
             (1234.5678, "1235"),
