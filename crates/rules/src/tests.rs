@@ -270,3 +270,51 @@ fn for_state_is_restored_after_a_restart() {
         Some(AlertState::Firing)
     );
 }
+
+#[test]
+fn keep_firing_for_holds_a_firing_alert_after_its_condition_clears() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = storage(dir.path());
+    let temp = [
+        ("__name__", "xpu_temperature_celsius"),
+        ("location", "gpu"),
+        ("device_id", "0"),
+    ];
+    // Hot for the first two minutes, then cool.
+    fill(&s, &temp, T0, T0 + 10 * MIN, |t| {
+        if t - T0 < 2 * MIN { 99.0 } else { 50.0 }
+    });
+    let yaml = ALERT
+        .replace("for: 30s", "for: 0s\n        keep_firing_for: 1m")
+        .replace(
+            "severity: critical",
+            "severity: '{{ if gt $value 98.0 }}page{{ else }}ticket{{ end }}'",
+        );
+    let mut g = group(&yaml);
+    let metrics = RuleMetrics::default();
+    let c = ctx(Duration::from_secs(600));
+    let state = |g: &Group| g.rules[0].active.values().next().map(|a| a.state);
+    g.eval(T0 + MIN, &c, &s, &metrics);
+    assert_eq!(state(&g), Some(AlertState::Firing), "for: 0s fires at once");
+    let labels = &g.rules[0].active.values().next().expect("alert").labels;
+    assert_eq!(
+        labels.get("severity"),
+        Some("page"),
+        "label templates are expanded"
+    );
+    // The condition clears at minute 2; the alert keeps firing for one more minute.
+    g.eval(T0 + 2 * MIN + 15_000, &c, &s, &metrics);
+    assert_eq!(state(&g), Some(AlertState::Firing));
+    assert_eq!(
+        g.rules[0]
+            .active
+            .values()
+            .next()
+            .and_then(|a| a.keep_firing_since),
+        Some(T0 + 2 * MIN + 15_000)
+    );
+    g.eval(T0 + 3 * MIN, &c, &s, &metrics);
+    assert_eq!(state(&g), Some(AlertState::Firing));
+    g.eval(T0 + 3 * MIN + 15_000, &c, &s, &metrics);
+    assert_eq!(state(&g), Some(AlertState::Inactive));
+}
