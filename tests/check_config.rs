@@ -33,6 +33,54 @@ fn platform_configs_pass_unchanged() {
     let (ok, out) = check(&[testdata("prometheus-xpu-local.yml")]);
     assert!(ok, "{out}");
     assert!(out.contains("1 rule files found"), "{out}");
+    // As promtool does, the rule file it names is checked too.
+    assert!(
+        out.contains("xpu-alert-rules.yml\n  SUCCESS: 8 rules found"),
+        "{out}"
+    );
+}
+
+fn check_rules(files: &[PathBuf]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeprom"))
+        .args(["check", "rules"])
+        .args(files)
+        .output()
+        .expect("run edgeprom check rules");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn platform_rule_file_passes_check_rules_unchanged() {
+    let (ok, out) = check_rules(&[testdata("xpu-alert-rules.yml")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("  SUCCESS: 8 rules found"), "{out}");
+}
+
+#[test]
+fn broken_rule_file_fails_with_file_line_col() {
+    let dir = std::env::temp_dir().join(format!("edgeprom-check-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.yml");
+    let text = std::fs::read_to_string(testdata("xpu-alert-rules.yml"))
+        .expect("read rules")
+        .replace("{{ $labels.instance }}", "{{ $labels.instance ");
+    std::fs::write(&bad, text).expect("write");
+    let (ok, out) = check_rules(&[bad.clone(), testdata("xpu-alert-rules.yml")]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("bad.yml:72:24: groups[0].rules[5].annotations.description"),
+        "{out}"
+    );
+    assert!(out.contains("XPUExporterDown"), "{out}");
+    assert!(out.contains("unclosed action"), "{out}");
+    assert!(
+        out.contains("SUCCESS: 8 rules found"),
+        "every file is checked: {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

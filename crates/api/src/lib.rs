@@ -14,11 +14,12 @@ mod params;
 mod parse_query;
 mod query;
 mod response;
+mod rules;
 mod series;
 mod status;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -114,6 +115,7 @@ pub struct Api {
     queries: Arc<Semaphore>,
     config: RwLock<ConfigStatus>,
     start_time: SystemTime,
+    rules: OnceLock<Arc<dyn edgeprom_model::rules::RulesView>>,
     exemplars: Option<Arc<ExemplarStorage>>,
 }
 
@@ -127,6 +129,7 @@ impl Api {
             options,
             config: RwLock::new(ConfigStatus::default()),
             start_time: SystemTime::now(),
+            rules: OnceLock::new(),
             exemplars: None,
         }
     }
@@ -136,6 +139,16 @@ impl Api {
     pub fn with_exemplar_storage(mut self, exemplars: Arc<ExemplarStorage>) -> Api {
         self.exemplars = Some(exemplars);
         self
+    }
+
+    /// Connects the rules manager, which answers `/api/v1/rules`, `/api/v1/alerts` and
+    /// `/api/v1/alertmanagers` (empty until connected). Only the first call takes effect.
+    pub fn set_rules(&self, view: Arc<dyn edgeprom_model::rules::RulesView>) {
+        let _ = self.rules.set(view);
+    }
+
+    fn rules_view(&self) -> Option<&Arc<dyn edgeprom_model::rules::RulesView>> {
+        self.rules.get()
     }
 
     /// Replaces the configuration status (after a load or reload).
@@ -182,9 +195,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/targets/metadata", get(metadata::targets_metadata))
-        .route("/api/v1/alertmanagers", get(status::alertmanagers))
-        .route("/api/v1/rules", get(status::rules))
-        .route("/api/v1/alerts", get(status::alerts))
+        .route("/api/v1/alertmanagers", get(rules::alertmanagers))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/config", get(status::config))
         .route("/api/v1/status/flags", get(status::flags))

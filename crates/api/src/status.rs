@@ -1,4 +1,4 @@
-//! Targets, rules/alerts (none yet), and the `/api/v1/status/*` endpoints.
+//! Targets and the `/api/v1/status/*` endpoints.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -161,32 +161,6 @@ pub(crate) async fn targets(State(api): State<Arc<Api>>, p: Params) -> ApiResult
         "droppedTargets": dropped,
         "droppedTargetCounts": dropped_counts,
     })))
-}
-
-/// `GET /api/v1/alertmanagers`: edgeprom sends no alerts yet.
-pub(crate) async fn alertmanagers() -> ApiResult {
-    Ok(Success::json(
-        &json!({"activeAlertmanagers": [], "droppedAlertmanagers": []}),
-    ))
-}
-
-/// `GET /api/v1/rules`: no rule groups until rule evaluation exists.
-pub(crate) async fn rules(p: Params) -> ApiResult {
-    if let Some(t) = p.get("type")
-        && t != "alert"
-        && t != "record"
-    {
-        return Err(ApiError::bad_param(
-            "type",
-            format!("not supported value {t:?}"),
-        ));
-    }
-    Ok(Success::json(&json!({"groups": []})))
-}
-
-/// `GET /api/v1/alerts`: no alerts until rule evaluation exists.
-pub(crate) async fn alerts() -> ApiResult {
-    Ok(Success::json(&json!({"alerts": []})))
 }
 
 /// `GET /api/v1/status/buildinfo`. Deliberately without `features`: Grafana takes its presence

@@ -175,6 +175,8 @@ pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErro
         }
     }
 
+    let alerting = build_alerting(&ctx, raw.alerting)?;
+
     let storage = StorageConfig {
         exemplars: raw
             .storage
@@ -188,10 +190,73 @@ pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErro
         global,
         rule_files,
         scrape_configs,
+        alerting,
         storage,
         source: path.to_path_buf(),
         text: text.to_string(),
     })
+}
+
+/// The `alerting` section: Prometheus's defaults (`http`, `/`, 10s, `v2`) and checks.
+fn build_alerting(
+    ctx: &Ctx<'_>,
+    raw: Option<raw::RawAlerting>,
+) -> Result<crate::AlertingConfig, ConfigError> {
+    let mut alertmanagers = Vec::new();
+    let list = raw.and_then(|r| r.alertmanagers).unwrap_or_default();
+    for (i, am) in list.into_iter().enumerate() {
+        let field = format!("alerting.alertmanagers[{i}]");
+        let f = |name: &str| format!("{field}.{name}");
+        let am = am.value;
+        let scheme = match &am.scheme {
+            None => "http".to_string(),
+            Some(s) if s.value == "http" || s.value == "https" => s.value.clone(),
+            Some(s) => {
+                return Err(ctx.at(s, f("scheme"), format!("invalid scheme: {:?}", s.value)));
+            }
+        };
+        let api_version = match &am.api_version {
+            None => "v2".to_string(),
+            Some(v) if v.value == "v2" => v.value.clone(),
+            Some(v) => {
+                return Err(ctx.at(
+                    v,
+                    f("api_version"),
+                    format!(
+                        "expected Alertmanager api version to be one of [v2] but got {}",
+                        v.value
+                    ),
+                ));
+            }
+        };
+        let timeout = nonzero(&am.timeout).map_or(Duration::from_secs(10), |t| t.value);
+        let mut targets = Vec::new();
+        for (j, tg) in am
+            .static_configs
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            for (k, t) in tg.targets.unwrap_or_default().into_iter().enumerate() {
+                if t.value.contains('/') {
+                    return Err(ctx.at(
+                        &t,
+                        format!("{field}.static_configs[{j}].targets[{k}]"),
+                        format!("{:?} is not a valid hostname", t.value),
+                    ));
+                }
+                targets.push(t.value);
+            }
+        }
+        alertmanagers.push(crate::AlertmanagerConfig {
+            scheme,
+            path_prefix: am.path_prefix.unwrap_or_else(|| "/".into()),
+            timeout,
+            api_version,
+            targets,
+        });
+    }
+    Ok(crate::AlertingConfig { alertmanagers })
 }
 
 fn nonzero(d: &Option<Spanned<Duration>>) -> Option<&Spanned<Duration>> {

@@ -60,7 +60,9 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(
+    /// An error at `position` in `file`; for crates that read YAML files of their own (rule
+    /// files) and want errors printed like configuration errors.
+    pub fn new(
         file: &Path,
         position: Option<Position>,
         field: impl Into<String>,
@@ -91,8 +93,8 @@ impl ConfigError {
     }
 }
 
-/// Converts a serde-saphyr location; line 0 means "unknown" there.
-pub(crate) fn position_of(loc: &serde_saphyr::Location) -> Option<Position> {
+/// Converts a serde-saphyr location (of a `Spanned` value); line 0 means "unknown" there.
+pub fn position_of(loc: &serde_saphyr::Location) -> Option<Position> {
     (loc.line() > 0).then(|| Position {
         line: loc.line(),
         column: loc.column(),
@@ -124,7 +126,7 @@ pub(crate) fn from_yaml(file: &Path, path: &str, err: &serde_saphyr::Error) -> C
 
 /// Deserializes YAML `text` from `file`, reporting failures with position and field path.
 /// `None` for a document with no content (empty or only comments).
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &Path,
 ) -> Result<Option<T>, ConfigError> {

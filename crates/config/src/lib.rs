@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub use bytesize::parse_base2_bytes;
 pub use check::{CheckReport, check_config, check_failure_text};
 pub use duration::{Duration, DurationError};
-pub use error::{ConfigError, ErrorKind, Position};
+pub use error::{ConfigError, ErrorKind, Position, parse_yaml, position_of};
 pub use file_sd::FileSdConfig;
 pub use http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig, TlsVersion};
 pub use relabel::RelabelConfig;
@@ -41,6 +41,8 @@ pub struct Config {
     /// Scrape configs: those of the file, then those of `scrape_config_files`, each validated
     /// against `global`.
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// The `alerting` section: where firing and resolved alerts are sent.
+    pub alerting: AlertingConfig,
     /// The `storage` section (only `exemplars` is supported).
     pub storage: StorageConfig,
     /// The file this was loaded from.
@@ -199,6 +201,44 @@ pub struct ScrapeConfig {
     pub enable_compression: bool,
     /// HTTP client settings.
     pub http: HttpClientConfig,
+}
+
+/// The `alerting` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertingConfig {
+    /// `alertmanagers`, in file order.
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+/// One `alerting.alertmanagers` entry with Prometheus's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertmanagerConfig {
+    /// `http` or `https`; `http`.
+    pub scheme: String,
+    /// Prefix of the API path (`/` by default): alerts go to `<prefix>/api/v2/alerts`.
+    pub path_prefix: String,
+    /// Per-request timeout; 10s.
+    pub timeout: Duration,
+    /// Only `v2` exists in Prometheus 3.
+    pub api_version: String,
+    /// `host:port` of every Alertmanager of the `static_configs`.
+    pub targets: Vec<String>,
+}
+
+impl AlertmanagerConfig {
+    /// The URL alerts are POSTed to for one target: `scheme://target/<prefix>/api/v2/alerts`, the
+    /// path joined as Go's `path.Join` does (no doubled slashes).
+    pub fn alerts_url(&self, target: &str) -> String {
+        let prefix = self.path_prefix.trim_matches('/');
+        if prefix.is_empty() {
+            format!("{}://{target}/api/{}/alerts", self.scheme, self.api_version)
+        } else {
+            format!(
+                "{}://{target}/{prefix}/api/{}/alerts",
+                self.scheme, self.api_version
+            )
+        }
+    }
 }
 
 /// A target group: addresses plus labels shared by them.

@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub rule_files: Option<Vec<S<String>>>,
     pub scrape_config_files: Option<Vec<S<String>>>,
     pub scrape_configs: Option<Vec<S<RawScrape>>>,
+    pub alerting: Option<RawAlerting>,
     pub storage: Option<RawStorage>,
 }
 
@@ -33,6 +34,29 @@ pub(crate) struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawExemplars {
     pub max_exemplars: Option<i64>,
+}
+
+/// The `alerting` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlerting {
+    pub alertmanagers: Option<Vec<S<RawAlertmanager>>>,
+}
+
+/// One `alerting.alertmanagers` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlertmanager {
+    pub scheme: Option<S<String>>,
+    pub path_prefix: Option<String>,
+    pub timeout: Option<S<Duration>>,
+    pub api_version: Option<S<String>>,
+    pub static_configs: Option<Vec<RawTargetGroup>>,
+    /// Read only to type-check them: the notifier's client follows Prometheus's defaults.
+    #[allow(dead_code)]
+    pub follow_redirects: Option<bool>,
+    #[allow(dead_code)]
+    pub enable_http2: Option<bool>,
 }
 
 /// A file named by `scrape_config_files` holds only `scrape_configs`.
@@ -167,14 +191,7 @@ pub(crate) struct RawRelabel {
 /// Fields Prometheus 3.4 knows that edgeprom does not implement, per place in the file. An
 /// unknown-field error on one of these becomes a clear "not supported yet" error instead.
 pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
-    const TOP: &[&str] = &[
-        "alerting",
-        "remote_write",
-        "remote_read",
-        "tracing",
-        "otlp",
-        "runtime",
-    ];
+    const TOP: &[&str] = &["remote_write", "remote_read", "tracing", "otlp", "runtime"];
     const GLOBAL: &[&str] = &["query_log_file", "scrape_failure_log_file"];
     const SCRAPE: &[&str] = &[
         "oauth2",
@@ -185,6 +202,20 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
         "native_histogram_bucket_limit",
         "native_histogram_min_bucket_factor",
         "scrape_failure_log_file",
+    ];
+    const ALERTMANAGER: &[&str] = &[
+        "basic_auth",
+        "authorization",
+        "oauth2",
+        "tls_config",
+        "proxy_url",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "http_headers",
+        "relabel_configs",
+        "alert_relabel_configs",
+        "sigv4",
     ];
     const TLS: &[&str] = &["ca", "cert", "key", "ca_ref", "cert_ref", "key_ref"];
     const AUTH: &[&str] = &["username_ref", "password_ref", "credentials_ref"];
@@ -198,6 +229,12 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     }
     if parent == "global" {
         return GLOBAL.contains(&field);
+    }
+    if parent == "alerting" {
+        return field == "alert_relabel_configs";
+    }
+    if parent.starts_with("alerting.alertmanagers[") && parent.ends_with(']') {
+        return ALERTMANAGER.contains(&field) || field.ends_with("_sd_configs");
     }
     if parent == "storage" {
         return field == "tsdb";

@@ -190,9 +190,9 @@ fn bad_values_are_located() {
 fn unsupported_sections_are_rejected_where_they_are() {
     let cases: &[(&str, &str, (u64, u64))] = &[
         (
-            "global:\n  scrape_interval: 5s\nalerting:\n  alertmanagers: []\n",
-            "alerting",
-            (3, 1),
+            "global:\n  scrape_interval: 5s\nalerting:\n  alert_relabel_configs: []\n",
+            "alert_relabel_configs",
+            (4, 3),
         ),
         (
             "remote_write:\n  - url: http://x/api/v1/write\n",
@@ -237,6 +237,30 @@ fn unsupported_sections_are_rejected_where_they_are() {
     let e = err("global:\n  metric_name_validation_scheme: legacy\n");
     assert_eq!(e.kind, ErrorKind::Unsupported);
     assert_eq!(e.line(), Some(2));
+}
+
+#[test]
+fn alerting_section_parses_with_prometheus_defaults() {
+    let c = parse(
+        "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['am:9093', 'am2:9093']\n    - scheme: https\n      path_prefix: /am/\n      timeout: 3s\n      api_version: v2\n      static_configs:\n        - targets: ['x:1']\n",
+    )
+    .expect("valid");
+    let ams = &c.alerting.alertmanagers;
+    assert_eq!(ams.len(), 2);
+    assert_eq!(ams[0].targets, ["am:9093", "am2:9093"]);
+    assert_eq!(ams[0].timeout, Duration::from_secs(10));
+    assert_eq!(ams[0].alerts_url("am:9093"), "http://am:9093/api/v2/alerts");
+    assert_eq!(ams[1].alerts_url("x:1"), "https://x:1/am/api/v2/alerts");
+    assert_eq!(ams[1].timeout, Duration::from_secs(3));
+    let e = err("alerting:\n  alertmanagers:\n    - api_version: v1\n");
+    assert_eq!((e.line(), e.column()), (Some(3), Some(20)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("alerting.alertmanagers[0].api_version"),
+        "{e}"
+    );
+    let e = err("alerting:\n  alertmanagers:\n    - basic_auth: {username: a}\n");
+    assert_eq!(e.kind, ErrorKind::Unsupported, "{e}");
 }
 
 #[test]

@@ -115,6 +115,26 @@ pub struct ServerFlags {
     /// Accepted for compatibility with Prometheus command lines; edgeprom has no console libraries.
     #[arg(long = "web.console.libraries")]
     pub console_libraries: Option<String>,
+
+    /// Max time to tolerate an outage when restoring the `for` state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    pub for_outage_tolerance: String,
+
+    /// Minimum duration between alert and restored `for` state; kept only for alerts with a
+    /// `for` at least this long.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    pub for_grace_period: String,
+
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    pub resend_delay: String,
+
+    /// The capacity of the queue for pending Alertmanager notifications.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10000
+    )]
+    pub notification_queue_capacity: usize,
 }
 
 impl ServerFlags {
@@ -160,6 +180,19 @@ impl ServerFlags {
             ),
             ("web.console.templates", opt(&self.console_templates)),
             ("web.console.libraries", opt(&self.console_libraries)),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.for_outage_tolerance.clone(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.for_grace_period.clone(),
+            ),
+            ("rules.alert.resend-delay", self.resend_delay.clone()),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -347,6 +380,12 @@ pub enum Check {
     /// Check that configuration files are valid, like `promtool check config`.
     Config {
         /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check that rule files are valid, like `promtool check rules`.
+    Rules {
+        /// The rule files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         Some(cli::Command::Check {
             what: cli::Check::Config { files },
         }) => check_config(&files),
+        Some(cli::Command::Check {
+            what: cli::Check::Rules { files },
+        }) => check_rules(&files),
         Some(cli::Command::Demo(flags)) => fixtures_cmd::demo(flags),
         Some(cli::Command::Record(flags)) => fixtures_cmd::record(flags),
         Some(cli::Command::Replay(flags)) => fixtures_cmd::replay(flags),
@@ -44,7 +47,12 @@ fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
     let mut ok = true;
     for file in files {
         match edgeprom_config::check_config(file) {
-            Ok(report) => print!("{report}"),
+            Ok(report) => {
+                print!("{report}");
+                println!();
+                // As promtool does, the rule files a config names are checked with it.
+                ok &= check_rules(&report.rule_files) == ExitCode::SUCCESS;
+            }
             Err(e) => {
                 println!("Checking {}", file.display());
                 println!("  FAILED: {e}");
@@ -52,6 +60,29 @@ fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
                 ok = false;
             }
         }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints what `promtool check rules` prints (`  SUCCESS: N rules found`, or `  FAILED:` and the
+/// error as `FILE:LINE:COL: …`); exit code 1 if any file fails.
+fn check_rules(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for file in files {
+        println!("Checking {}", file.display());
+        match edgeprom_rules::check_rules_file(file) {
+            Ok(n) => println!("  SUCCESS: {n} rules found"),
+            Err(e) => {
+                println!("  FAILED:");
+                println!("{e}");
+                ok = false;
+            }
+        }
+        println!();
     }
     if ok {
         ExitCode::SUCCESS

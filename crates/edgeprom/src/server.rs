@@ -27,6 +27,7 @@ struct App {
     config_file: PathBuf,
     lifecycle: bool,
     manager: Arc<Manager>,
+    rules: Arc<edgeprom_rules::Manager>,
     api: Arc<edgeprom_api::Api>,
     /// With `--enable-feature=exemplar-storage`: resized on reload like Prometheus's.
     exemplars: Option<Arc<ExemplarStorage>>,
@@ -98,6 +99,8 @@ enum ServeError {
     Storage(#[from] edgeprom_storage::StorageError),
     #[error("invalid --{0}: {1}")]
     Flag(&'static str, String),
+    #[error("error loading rules ({0})")]
+    Rules(#[from] edgeprom_rules::RulesError),
     #[error("{0}")]
     WebConfig(#[from] crate::web_config::WebConfigError),
     #[error("listening on {0}: {1}")]
@@ -139,6 +142,17 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Flag("query.timeout", e.to_string()))?;
     let lookback_delta = edgeprom_config::Duration::parse(&flags.query_lookback_delta)
         .map_err(|e| ServeError::Flag("query.lookback-delta", e.to_string()))?;
+    let duration_flag = |name: &'static str, v: &str| {
+        edgeprom_config::Duration::parse(v)
+            .map(|d| d.as_std())
+            .map_err(|e| ServeError::Flag(name, e.to_string()))
+    };
+    let outage_tolerance = duration_flag(
+        "rules.alert.for-outage-tolerance",
+        &flags.for_outage_tolerance,
+    )?;
+    let grace_period = duration_flag("rules.alert.for-grace-period", &flags.for_grace_period)?;
+    let resend_delay = duration_flag("rules.alert.resend-delay", &flags.resend_delay)?;
     if flags.query_max_concurrency == 0 {
         return Err(ServeError::Flag(
             "query.max-concurrency",
@@ -196,6 +210,36 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     registry.register_collector(Box::new(crate::storage_metrics::StorageCollector(
         storage.clone(),
     )));
+    let experimental_functions = flags
+        .enable_feature
+        .iter()
+        .any(|f| f == "promql-experimental-functions");
+    let notifier = edgeprom_rules::Notifier::new(
+        flags.notification_queue_capacity,
+        edgeprom_rules::NotifierMetrics::register(&mut registry),
+    );
+    let rules = Arc::new(edgeprom_rules::Manager::new(
+        storage.clone(),
+        notifier.clone(),
+        edgeprom_rules::RuleMetrics::register(&mut registry),
+        edgeprom_rules::EvalContext {
+            engine: edgeprom_promql::Engine::new(edgeprom_promql::EngineOptions {
+                lookback_delta: lookback_delta.as_std(),
+                max_samples: flags.query_max_samples,
+                timeout: query_timeout.as_std(),
+                default_subquery_step: config.global.evaluation_interval.as_std(),
+                experimental_functions,
+            }),
+            external_labels: config.global.external_labels.clone(),
+            external_url: web_urls.external_url.clone(),
+            resend_delay,
+            outage_tolerance,
+            grace_period,
+        },
+    ));
+    // Rules first: a bad rule file stops the start before anything is scraped.
+    rules.apply_config(&config)?;
+    tokio::spawn(notifier.run());
     let exemplars = flags
         .enable_feature
         .iter()
@@ -220,10 +264,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             timeout: query_timeout.as_std(),
             max_concurrency: flags.query_max_concurrency,
             lookback_delta: lookback_delta.as_std(),
-            experimental_functions: flags
-                .enable_feature
-                .iter()
-                .any(|f| f == "promql-experimental-functions"),
+            experimental_functions,
             enable_admin_api: flags.enable_admin_api,
             flags: flags.to_map(),
             storage_retention: flags.retention_time.clone(),
@@ -236,6 +277,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     }
     let api = Arc::new(api);
     api.set_config_status(config_status(&flags.config_file, &config));
+    api.set_rules(rules.clone());
     last_reload_ok.set(1);
     last_reload_time.set(unix_now());
     tracing::info!(file = %flags.config_file.display(), jobs = config.scrape_configs.len(), "configuration loaded");
@@ -244,6 +286,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         config_file: flags.config_file.clone(),
         lifecycle: flags.enable_lifecycle,
         manager,
+        rules,
         api: api.clone(),
         exemplars,
         registry,
@@ -313,6 +356,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         }
     };
     app.manager.stop();
+    app.rules.stop();
     if let Err(e) = storage.sync() {
         tracing::error!(error = %e, "syncing the WAL at shutdown");
     }
@@ -451,7 +495,14 @@ async fn quit(State(app): State<Arc<App>>) -> Response {
 /// Loads the configuration file again; on error the running configuration stays in force.
 async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
     let _serial = app.reload_lock.lock().await;
-    match Config::load(&app.config_file) {
+    // A bad rule file fails the reload like a bad config: nothing changes.
+    let loaded = Config::load(&app.config_file).and_then(|cfg| {
+        app.rules.apply_config(&cfg).map_err(|e| match e {
+            edgeprom_rules::RulesError::File(e) => e,
+        })?;
+        Ok(cfg)
+    });
+    match loaded {
         Ok(cfg) => {
             if let Some(e) = &app.exemplars {
                 e.resize(cfg.storage.max_exemplars());

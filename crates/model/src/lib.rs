@@ -6,6 +6,7 @@
 
 mod appender;
 mod labels;
+pub mod rules;
 mod value;
 
 pub use appender::{AppendError, Appendable, Appender, SeriesRef};
