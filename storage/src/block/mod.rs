@@ -261,6 +261,41 @@ pub(crate) fn write_block_with(
     Ok(meta)
 }
 
+/// Series encoded together, half of them on a second thread: encoding is most of the cost of
+/// writing a block, and a block written from the head or an import would otherwise use one core.
+const ENCODE_BATCH: usize = 512;
+
+type Encoded = (Vec<u8>, Vec<u8>);
+
+/// The timestamp and value streams of each series of `batch`, in order.
+fn encode_batch(batch: &[(Labels, Vec<(i64, f64)>)]) -> Result<Vec<Encoded>, BlockError> {
+    fn encode(part: &[(Labels, Vec<(i64, f64)>)]) -> Result<Vec<Encoded>, BlockError> {
+        part.iter()
+            .map(|(_, s)| {
+                let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
+                let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
+                Ok((
+                    codec::encode_timestamps_pco(&ts).map_err(BlockError::Encode)?,
+                    codec::encode_values_pco(&vs).map_err(BlockError::Encode)?,
+                ))
+            })
+            .collect()
+    }
+    if batch.len() < 16 {
+        return encode(batch);
+    }
+    let (a, b) = batch.split_at(batch.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| encode(b));
+        let mut out = encode(a)?;
+        let rest = second
+            .join()
+            .map_err(|_| BlockError::InvalidInput("block encoder thread panicked".into()))??;
+        out.extend(rest);
+        Ok(out)
+    })
+}
+
 fn write_tmp(
     tmp: &Path,
     id: &str,
@@ -276,52 +311,62 @@ fn write_tmp(
     let mut ts_streams: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
     let mut entries: Vec<(Labels, SeriesRef)> = Vec::new();
     let mut num_samples = 0u64;
-    for item in series {
-        let (labels, s) = item?;
-        if let Some((prev, _)) = entries.last()
-            && *prev >= labels
+    let mut series = series.peekable();
+    let mut batch: Vec<(Labels, Vec<(i64, f64)>)> = Vec::with_capacity(ENCODE_BATCH);
+    while series.peek().is_some() {
+        batch.clear();
+        while batch.len() < ENCODE_BATCH
+            && let Some(item) = series.next()
         {
-            return Err(BlockError::InvalidInput(format!(
-                "series {labels} is not after {prev} in label order"
-            )));
-        }
-        let (Some(first), Some(last)) = (s.first(), s.last()) else {
-            continue;
-        };
-        if first.0 < mint || last.0 >= maxt {
-            return Err(BlockError::InvalidInput(format!(
-                "series {labels} has samples outside [{mint}, {maxt})"
-            )));
-        }
-        if s.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(BlockError::InvalidInput(format!(
-                "series {labels} has samples out of time order or at a repeated timestamp"
-            )));
-        }
-        let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
-        let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
-        let ts_bytes = codec::encode_timestamps_pco(&ts).map_err(BlockError::Encode)?;
-        let ts_ref = match ts_streams.get(&ts_bytes) {
-            Some(&r) => r,
-            None => {
-                let r = samples.append(&ts_bytes)?;
-                ts_streams.insert(ts_bytes, r);
-                r
+            let (labels, s) = item?;
+            let prev = batch.last().map(|b| &b.0).or(entries.last().map(|e| &e.0));
+            if let Some(prev) = prev
+                && *prev >= labels
+            {
+                return Err(BlockError::InvalidInput(format!(
+                    "series {labels} is not after {prev} in label order"
+                )));
             }
-        };
-        let val_ref =
-            samples.append(&codec::encode_values_pco(&vs).map_err(BlockError::Encode)?)?;
-        entries.push((
-            labels,
-            SeriesRef {
-                ts: ts_ref,
-                values: val_ref,
-                mint: first.0,
-                maxt: last.0,
-                samples: s.len() as u64,
-            },
-        ));
-        num_samples += s.len() as u64;
+            let (Some(first), Some(last)) = (s.first(), s.last()) else {
+                continue;
+            };
+            if first.0 < mint || last.0 >= maxt {
+                return Err(BlockError::InvalidInput(format!(
+                    "series {labels} has samples outside [{mint}, {maxt})"
+                )));
+            }
+            if s.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err(BlockError::InvalidInput(format!(
+                    "series {labels} has samples out of time order or at a repeated timestamp"
+                )));
+            }
+            batch.push((labels, s));
+        }
+        let encoded = encode_batch(&batch)?;
+        for ((labels, s), encoded) in batch.drain(..).zip(encoded) {
+            let (ts_bytes, val_bytes) = encoded;
+            let ts_ref = match ts_streams.get(&ts_bytes) {
+                Some(&r) => r,
+                None => {
+                    let r = samples.append(&ts_bytes)?;
+                    ts_streams.insert(ts_bytes, r);
+                    r
+                }
+            };
+            let val_ref = samples.append(&val_bytes)?;
+            let (first, last) = (s[0].0, s[s.len() - 1].0);
+            entries.push((
+                labels,
+                SeriesRef {
+                    ts: ts_ref,
+                    values: val_ref,
+                    mint: first,
+                    maxt: last,
+                    samples: s.len() as u64,
+                },
+            ));
+            num_samples += s.len() as u64;
+        }
     }
     drop(ts_streams);
     samples.finish()?;
