@@ -29,7 +29,7 @@ pub(super) fn empty_chunk() -> Vec<u8> {
 impl BitWriter {
     /// Continues a chunk whose last byte holds `used_bits` (0–7; 0 means it is full) encoded bits:
     /// that partial byte is taken back off `buf` into the accumulator.
-    #[inline]
+    #[inline(always)]
     pub(super) fn resume(mut buf: Vec<u8>, used_bits: u8) -> BitWriter {
         let nacc = u32::from(used_bits);
         let mut acc = 0;
@@ -43,7 +43,7 @@ impl BitWriter {
 
     /// Writes the pending bits out and gives back the complete chunk with the number of bits used
     /// in its last byte, for the next [`BitWriter::resume`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn finish(mut self) -> (Vec<u8>, u8) {
         let n = self.nacc;
         if n > 0 {
