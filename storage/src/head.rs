@@ -465,17 +465,22 @@ impl Head {
         })
     }
 
-    /// Drops data older than `cutoff`: disk chunks that end before it, whole head-chunk files, and
-    /// series with nothing left. Returns the number of series removed.
-    pub(crate) fn truncate_before(&self, cutoff: i64) -> Result<usize, StorageError> {
-        let all: Vec<(u32, Arc<Mutex<MemSeries>>)> = self
-            .series
+    /// Every live series with its ref, taken under one short read lock so the caller can lock
+    /// series one at a time without holding up series creation.
+    fn live_series(&self) -> Vec<(u32, Arc<Mutex<MemSeries>>)> {
+        self.series
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((i as u32, s.clone()?)))
-            .collect();
+            .collect()
+    }
+
+    /// Drops data older than `cutoff`: disk chunks that end before it, whole head-chunk files, and
+    /// series with nothing left. Returns the number of series removed.
+    pub(crate) fn truncate_before(&self, cutoff: i64) -> Result<usize, StorageError> {
+        let all = self.live_series();
         let mut dead = Vec::new();
         for (r, series) in all {
             let mut ms = lock(&series);
@@ -534,14 +539,7 @@ impl Head {
             }
             wal.plan_checkpoint(upto)?
         };
-        let refs: Vec<(u32, Arc<Mutex<MemSeries>>)> = self
-            .series
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i as u32, s.clone()?)))
-            .collect();
+        let refs = self.live_series();
         let records = CheckpointRecords {
             head: self,
             refs: refs.into_iter(),
