@@ -519,22 +519,49 @@ impl Head {
     /// and its open chunk. Full chunks are in head-chunk files already, so after a crash replay
     /// reads the checkpoint and only the segments written since; no sample is re-appended one by
     /// one except those.
-    pub(crate) fn checkpoint_wal(&self) -> Result<(), StorageError> {
+    ///
+    /// `hold` is the oldest segment a WAL reader (a remote-write sender) still needs: it and later
+    /// segments are kept, unless the segments on disk exceed `max_hold_bytes` (0: no limit), when
+    /// the reader loses them rather than the disk filling up.
+    pub(crate) fn checkpoint_wal(
+        &self,
+        hold: Option<u32>,
+        max_hold_bytes: u64,
+    ) -> Result<(), StorageError> {
         // Commits write the WAL and apply to the head under the WAL lock, so once a segment is cut
         // under it, every commit in the older segments is in the head. What is copied below may
         // also hold later samples; replay skips those as already present.
         let plan = {
             let mut wal = lock(&self.wal);
             // A checkpoint rewrites every live series and open chunk (≈130 MB at 460k series), so
-            // it is taken only once the segments since the last one reach half its size: disk
+            // it is taken only once the segments it would replace reach half its size: disk
             // writes stay within 3× the WAL's own, and replay after a crash reads at most the
             // checkpoint plus half as much again.
             let sizes = wal.sizes();
-            if sizes.segments == 0 || sizes.segments.saturating_mul(2) < sizes.checkpoint {
+            let (first, current) = wal.segment_range();
+            let hold = hold.filter(|_| {
+                let over = max_hold_bytes > 0 && sizes.segments > max_hold_bytes;
+                if over {
+                    tracing::warn!(
+                        bytes = sizes.segments,
+                        limit = max_hold_bytes,
+                        "WAL kept for a remote-write reader exceeds its limit; releasing it"
+                    );
+                }
+                !over
+            });
+            let releasable = match hold {
+                Some(h) => wal.segments_size(first, h.min(current + 1)),
+                None => sizes.segments,
+            };
+            if releasable == 0 || releasable.saturating_mul(2) < sizes.checkpoint {
                 return Ok(());
             }
-            let upto = wal.cut_segment()?.saturating_sub(1);
-            if upto < wal.segment_range().0 {
+            let upto = match hold {
+                Some(h) if h <= current => h - 1,
+                _ => wal.cut_segment()?.saturating_sub(1),
+            };
+            if upto < first {
                 return Ok(());
             }
             wal.plan_checkpoint(upto)?
@@ -548,6 +575,10 @@ impl Head {
         let stats = plan.write_records(records)?;
         lock(&self.wal).finish_checkpoint(plan, stats)?;
         Ok(())
+    }
+
+    pub(crate) fn wal_position(&self) -> crate::wal::WalPosition {
+        lock(&self.wal).position()
     }
 
     pub(crate) fn sync_wal(&self) -> Result<(), StorageError> {

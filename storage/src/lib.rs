@@ -71,6 +71,9 @@ pub struct Options {
     /// When the data directory (blocks, WAL, head chunks) exceeds this many bytes, the oldest blocks
     /// are deleted; 0 disables.
     pub retention_bytes: u64,
+    /// Most WAL segment bytes kept for readers that are behind (see [`Storage::hold_wal`]); beyond
+    /// it, the oldest are checkpointed away as if nobody needed them. 0: no limit.
+    pub wal_hold_max_bytes: u64,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             chunk_file_size: 128 << 20,
             block_range_ms: 2 * 3600 * 1000,
             retention_bytes: 0,
+            wal_hold_max_bytes: 0,
         }
     }
 }
@@ -260,6 +264,8 @@ pub struct Storage {
     tombstones: RwLock<tombstones::Tombstones>,
     /// Held while blocks are compacted or rewritten, so two passes never replace the same block.
     rewriting: Mutex<()>,
+    /// Per WAL reader, the oldest position it still needs.
+    wal_holds: Mutex<std::collections::HashMap<String, wal::WalPosition>>,
     /// Held for the life of the storage: one process per data directory.
     _lock: File,
 }
@@ -321,6 +327,7 @@ impl Storage {
             options,
             tombstones: RwLock::new(tombstones),
             rewriting: Mutex::new(()),
+            wal_holds: Mutex::new(std::collections::HashMap::new()),
             _lock: lock,
         })
     }
@@ -575,7 +582,7 @@ impl Storage {
                 true
             })?;
         }
-        self.head.checkpoint_wal()?;
+        self.checkpoint_wal()?;
         Ok(report)
     }
 
@@ -638,8 +645,44 @@ impl Storage {
             mint = maxt;
         }
         self.head.truncate_before(hmax.saturating_add(1))?;
-        self.head.checkpoint_wal()?;
+        self.checkpoint_wal()?;
         Ok(written)
+    }
+
+    fn checkpoint_wal(&self) -> Result<(), StorageError> {
+        let hold = self
+            .wal_holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|p| p.segment)
+            .min();
+        self.head
+            .checkpoint_wal(hold, self.options.wal_hold_max_bytes)
+    }
+
+    /// The write-ahead log's directory, for readers that follow it ([`wal::WalTail`]).
+    pub fn wal_dir(&self) -> PathBuf {
+        self.dir.join("wal")
+    }
+
+    /// Where the next commit will be written in the WAL: everything committed so far is before it.
+    pub fn wal_position(&self) -> wal::WalPosition {
+        self.head.wal_position()
+    }
+
+    /// Keeps the WAL segments from `from` on until the reader named `reader` moves its hold
+    /// (`None` releases it), within [`Options::wal_hold_max_bytes`].
+    pub fn hold_wal(&self, reader: &str, from: Option<wal::WalPosition>) {
+        let mut holds = self.wal_holds.lock().unwrap_or_else(|e| e.into_inner());
+        match from {
+            Some(p) => {
+                holds.insert(reader.to_string(), p);
+            }
+            None => {
+                holds.remove(reader);
+            }
+        }
     }
 
     fn add_block(&self, b: Arc<Block>) {

@@ -28,8 +28,11 @@ use edgeprom_model::Labels;
 
 mod encoding;
 mod segment;
+mod tail;
 #[cfg(test)]
 mod tests;
+
+pub use tail::{RecordKinds, TailStep, WalPosition, WalTail, series_before};
 
 use segment::{
     Scan, TMP_SUFFIX, checkpoint_path, io_err, list_checkpoints, list_segments, scan, segment_path,
@@ -808,6 +811,14 @@ impl Wal {
         self.file.sync_data().map_err(io_err("syncing", &self.path))
     }
 
+    /// Where the next commit will be written: every commit logged so far ends at or before it.
+    pub fn position(&self) -> WalPosition {
+        WalPosition {
+            segment: self.current,
+            offset: self.offset,
+        }
+    }
+
     /// The first and last segment numbers in the WAL (the last is the one being written).
     pub fn segment_range(&self) -> (u32, u32) {
         (self.first, self.current)
@@ -830,6 +841,13 @@ impl Wal {
             checkpoint,
             segments,
         }
+    }
+
+    /// Bytes in segments `from..to` (files that vanish count as empty).
+    pub fn segments_size(&self, from: u32, to: u32) -> u64 {
+        (from..to)
+            .map(|n| std::fs::metadata(segment_path(&self.dir, n)).map_or(0, |m| m.len()))
+            .sum()
     }
 
     /// The WAL directory.

@@ -719,3 +719,146 @@ fn a_torn_segment_followed_only_by_empty_ones_is_a_torn_tail() {
     drop(w);
     assert_eq!(all(d.path()).len(), 5);
 }
+
+/// Reads every commit available from `tail`, returning the records.
+fn drain(tail: &mut WalTail, kinds: RecordKinds) -> Vec<Record> {
+    let mut out = Vec::new();
+    while let TailStep::Commit(_) = tail.next_commit(kinds, &mut out).unwrap() {}
+    out
+}
+
+#[test]
+fn tail_follows_commits_across_segment_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    wal.log(&[series(0, 10)]).unwrap();
+    let mut tail = WalTail::new(dir.path(), WalPosition::default());
+    let mut want = vec![series(0, 10)];
+    assert!(same(&drain(&mut tail, RecordKinds::ALL), &want));
+    assert_eq!(tail.position(), wal.position());
+    // Many small commits: several segments are cut while the reader follows.
+    let mut got = Vec::new();
+    for t in 0..200 {
+        wal.log(&[samples(t, 0..10)]).unwrap();
+        want.push(samples(t, 0..10));
+        if t % 7 == 0 {
+            got.extend(drain(&mut tail, RecordKinds::ALL));
+        }
+    }
+    got.extend(drain(&mut tail, RecordKinds::ALL));
+    assert!(wal.segment_range().1 > 3, "segments were cut");
+    assert!(same(&got, &want[1..]));
+    assert_eq!(tail.position(), wal.position());
+    assert_eq!(tail.skipped(), (0, 0));
+    // Idle at the end, and a reader started anywhere on a boundary sees the same suffix.
+    let mut out = Vec::new();
+    assert_eq!(
+        tail.next_commit(RecordKinds::ALL, &mut out).unwrap(),
+        TailStep::Idle
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn tail_waits_for_a_commit_written_only_in_part() {
+    let src = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(src.path(), opts(1 << 20)).unwrap();
+    wal.log(&[series(0, 3)]).unwrap();
+    let first_end = wal.position().offset;
+    // A commit of two records: two frames, the first flagged "more".
+    wal.log(&[samples(1, 0..3), samples(2, 0..3)]).unwrap();
+    let bytes = std::fs::read(src.path().join("00000000")).unwrap();
+
+    let dst = tempfile::tempdir().unwrap();
+    let seg = dst.path().join("00000000");
+    let mut tail = WalTail::new(dst.path(), WalPosition::default());
+    // Every cut point inside the second commit: the first commit is returned, the second not.
+    for cut in first_end as usize..bytes.len() {
+        std::fs::write(&seg, &bytes[..cut]).unwrap();
+        let mut tail = WalTail::new(dst.path(), WalPosition::default());
+        let got = drain(&mut tail, RecordKinds::ALL);
+        assert!(same(&got, &[series(0, 3)]), "cut at {cut}");
+        assert_eq!(tail.position().offset, first_end);
+    }
+    // The same reader, once the rest arrives, continues where it stopped.
+    std::fs::write(&seg, &bytes[..first_end as usize + 5]).unwrap();
+    assert_eq!(drain(&mut tail, RecordKinds::ALL).len(), 1);
+    std::fs::write(&seg, &bytes).unwrap();
+    let got = drain(&mut tail, RecordKinds::ALL);
+    assert!(same(&got, &[samples(1, 0..3), samples(2, 0..3)]));
+}
+
+#[test]
+fn tail_skips_a_damaged_tail_once_the_writer_moved_on_and_segments_removed_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    wal.log(&[series(0, 3)]).unwrap();
+    wal.log(&[samples(1, 0..3)]).unwrap();
+    drop(wal);
+    // Garbage after the last commit of segment 0, then a new segment written by a restart.
+    let seg0 = dir.path().join("00000000");
+    let good = std::fs::metadata(&seg0).unwrap().len();
+    let mut f = OpenOptions::new().append(true).open(&seg0).unwrap();
+    f.write_all(&[2, 200, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
+    drop(f);
+    let mut tail = WalTail::new(dir.path(), WalPosition::default());
+    assert_eq!(drain(&mut tail, RecordKinds::ALL).len(), 2);
+    assert_eq!(
+        tail.position().offset,
+        good,
+        "waits while segment 0 is the newest"
+    );
+    std::fs::write(dir.path().join("00000001"), b"").unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    wal.log(&[samples(2, 0..3)]).unwrap();
+    let got = drain(&mut tail, RecordKinds::ALL);
+    assert!(same(&got, &[samples(2, 0..3)]));
+    assert_eq!(tail.skipped(), (0, 0), "open() cut the torn tail itself");
+
+    // A reader far behind whose segments were deleted jumps to the first one left.
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    for t in 0..100 {
+        wal.log(&[samples(t, 0..10)]).unwrap();
+    }
+    let (first, _) = wal.segment_range();
+    for n in first..first + 3 {
+        std::fs::remove_file(dir.path().join(format!("{n:08}"))).unwrap();
+    }
+    let mut behind = WalTail::new(
+        dir.path(),
+        WalPosition {
+            segment: first,
+            offset: 0,
+        },
+    );
+    let got = drain(&mut behind, RecordKinds::SERIES_AND_SAMPLES);
+    assert!(!got.is_empty());
+    assert_eq!(behind.skipped().0, 3);
+    assert_eq!(behind.position(), wal.position());
+}
+
+#[test]
+fn series_before_reads_the_checkpoint_and_segments_up_to_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    wal.log(&[series(0, 5), samples(1, 0..5)]).unwrap();
+    wal.log(&[series(5, 5), samples(2, 0..10)]).unwrap();
+    let (_, cur) = wal.segment_range();
+    wal.checkpoint(cur, |_| true, i64::MIN).unwrap();
+    wal.log(&[series(10, 5), samples(3, 0..15)]).unwrap();
+    let mid = wal.position();
+    wal.log(&[series(15, 5), samples(4, 0..20)]).unwrap();
+
+    let mut refs = Vec::new();
+    series_before(dir.path(), mid, |r| match r {
+        Record::Series(v) => refs.extend(v.iter().map(|s| s.r)),
+        other => panic!("only series wanted, got {other:?}"),
+    })
+    .unwrap();
+    refs.sort_unstable();
+    assert_eq!(refs, (0..15).collect::<Vec<u64>>());
+    // Samples from that position on are the last commit's.
+    let mut tail = WalTail::new(dir.path(), mid);
+    let got = drain(&mut tail, RecordKinds::SERIES_AND_SAMPLES);
+    assert!(same(&got, &[series(15, 5), samples(4, 0..20)]));
+}
