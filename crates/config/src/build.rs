@@ -186,15 +186,232 @@ pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErro
             }),
     };
 
+    let remote_write = build_remote_writes(&ctx, raw.remote_write.unwrap_or_default())?;
+
     Ok(Config {
         global,
         rule_files,
         scrape_configs,
         alerting,
         storage,
+        remote_write,
         source: path.to_path_buf(),
         text: text.to_string(),
     })
+}
+
+/// The `remote_write` entries: Prometheus's defaults and checks (`RemoteWriteConfig.UnmarshalYAML`,
+/// `QueueConfig.Validate`), then the name each queue gets and the duplicate checks of
+/// `Config.UnmarshalYAML` and `remote.WriteStorage.ApplyConfig`.
+fn build_remote_writes(
+    ctx: &Ctx<'_>,
+    list: Vec<Spanned<raw::RawRemoteWrite>>,
+) -> Result<Vec<crate::RemoteWriteConfig>, ConfigError> {
+    let mut out: Vec<crate::RemoteWriteConfig> = Vec::new();
+    let mut names: HashMap<String, ()> = HashMap::new();
+    let mut unnamed: Vec<String> = Vec::new();
+    for (i, rw) in list.into_iter().enumerate() {
+        let field = format!("remote_write[{i}]");
+        let here = position_of(&rw.referenced);
+        let explicit_name = rw.value.name.as_ref().map(|n| n.value.clone());
+        let mut built = build_remote_write(ctx, rw.value, &field, here)?;
+        match explicit_name.filter(|n| !n.is_empty()) {
+            Some(name) => {
+                if names.insert(name.clone(), ()).is_some() {
+                    return Err(ctx.nowhere(
+                        here,
+                        format!("{field}.name"),
+                        format!("found multiple remote write configs with job name {name:?}"),
+                    ));
+                }
+                built.name = name;
+            }
+            None => {
+                // Prometheus names an unnamed queue by a hash of its configuration, and refuses
+                // two identical configurations.
+                let digest = format!("{:x}", md5::compute(format!("{built:?}")));
+                if unnamed.contains(&digest) {
+                    return Err(ctx.nowhere(
+                        here,
+                        field,
+                        format!(
+                            "duplicate remote write configs are not allowed, found duplicate for URL: {}",
+                            built.url
+                        ),
+                    ));
+                }
+                unnamed.push(digest.clone());
+                built.name = digest[..6].to_string();
+            }
+        }
+        out.push(built);
+    }
+    Ok(out)
+}
+
+fn build_remote_write(
+    ctx: &Ctx<'_>,
+    rw: raw::RawRemoteWrite,
+    field: &str,
+    here: Option<Position>,
+) -> Result<crate::RemoteWriteConfig, ConfigError> {
+    let f = |name: &str| format!("{field}.{name}");
+    let url = match &rw.url {
+        None => return Err(ctx.nowhere(here, f("url"), "url for remote_write is empty")),
+        Some(u) if u.value.is_empty() => {
+            return Err(ctx.at(u, f("url"), "url for remote_write is empty"));
+        }
+        Some(u) => {
+            let scheme_ok = ["http://", "https://"]
+                .iter()
+                .any(|p| u.value.len() > p.len() && u.value[..p.len()].eq_ignore_ascii_case(p));
+            if !scheme_ok || u.value.chars().any(char::is_whitespace) {
+                return Err(ctx.at(
+                    u,
+                    f("url"),
+                    format!("{:?} is not an absolute http or https URL", u.value),
+                ));
+            }
+            u.value.clone()
+        }
+    };
+    for (flag, what) in [
+        (&rw.send_native_histograms, "send_native_histograms"),
+        (&rw.round_robin_dns, "round_robin_dns"),
+    ] {
+        if let Some(b) = flag.as_ref().filter(|b| b.value) {
+            return Err(ctx.unsupported(b, f(what), &format!("`{what}: true`")));
+        }
+    }
+    let mut headers = BTreeMap::new();
+    if let Some(h) = &rw.headers {
+        for (name, value) in &h.value {
+            let lower = name.to_ascii_lowercase();
+            if lower == "authorization" {
+                return Err(ctx.at(
+                    h,
+                    f("headers"),
+                    "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter",
+                ));
+            }
+            if crate::RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(ctx.at(
+                    h,
+                    f("headers"),
+                    format!("{name} is a reserved header. It must not be changed"),
+                ));
+            }
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    let protobuf_message = match &rw.protobuf_message {
+        None => crate::RemoteWriteMessage::default(),
+        Some(m) => crate::RemoteWriteMessage::parse(&m.value).map_err(|e| {
+            ctx.at(
+                m,
+                f("protobuf_message"),
+                format!("invalid protobuf_message value: {e}"),
+            )
+        })?,
+    };
+    let queue_config = build_queue(ctx, rw.queue_config.as_ref(), &f("queue_config"))?;
+    let mut metadata_config = crate::MetadataConfig::default();
+    if let Some(m) = &rw.metadata_config {
+        if let Some(send) = m.send {
+            metadata_config.send = send;
+        }
+        if let Some(i) = m.send_interval {
+            metadata_config.send_interval = i;
+        }
+        if let Some(n) = &m.max_samples_per_send {
+            // Prometheus's `omitempty` int: zero means the default.
+            if n.value < 0 {
+                return Err(ctx.at(
+                    n,
+                    f("metadata_config.max_samples_per_send"),
+                    "remote write metadata max_samples_per_send must not be negative",
+                ));
+            }
+            if n.value > 0 {
+                metadata_config.max_samples_per_send = n.value as usize;
+            }
+        }
+    }
+    let http = build_http(ctx, &HttpFields::of_remote_write(&rw), field, false)?;
+    let write_relabel_configs = relabels(
+        ctx,
+        rw.write_relabel_configs.unwrap_or_default(),
+        &f("write_relabel_configs"),
+    )?;
+    Ok(crate::RemoteWriteConfig {
+        url,
+        name: String::new(),
+        remote_timeout: rw
+            .remote_timeout
+            .map_or(Duration::from_secs(30), |t| t.value),
+        headers,
+        write_relabel_configs,
+        send_exemplars: rw.send_exemplars.unwrap_or(false),
+        protobuf_message,
+        http,
+        queue_config,
+        metadata_config,
+    })
+}
+
+/// `queue_config` over Prometheus's defaults, then `QueueConfig.Validate`'s checks in its order.
+fn build_queue(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<raw::RawQueue>>,
+    field: &str,
+) -> Result<crate::QueueConfig, ConfigError> {
+    let mut q = crate::QueueConfig::default();
+    let Some(spanned) = raw else {
+        return Ok(q);
+    };
+    let r = &spanned.value;
+    let fail = |msg: &str| Err(ctx.at(spanned, field, msg));
+    let int = |v: Option<i64>, default: usize| v.map_or(default as i64, |v| v);
+    let capacity = int(r.capacity, q.capacity);
+    let max_shards = int(r.max_shards, q.max_shards);
+    let min_shards = int(r.min_shards, q.min_shards);
+    let max_samples = int(r.max_samples_per_send, q.max_samples_per_send);
+    if let Some(d) = r.batch_send_deadline {
+        q.batch_send_deadline = d;
+    }
+    if let Some(d) = r.min_backoff {
+        q.min_backoff = d;
+    }
+    if let Some(d) = r.max_backoff {
+        q.max_backoff = d;
+    }
+    if let Some(d) = r.sample_age_limit {
+        q.sample_age_limit = d;
+    }
+    q.retry_on_http_429 = r.retry_on_http_429.unwrap_or(false);
+    if max_shards <= 0 {
+        return fail("remote write queue max_shards must be positive");
+    }
+    if min_shards <= 0 {
+        return fail("remote write queue min_shards must be positive");
+    }
+    if min_shards > max_shards {
+        return fail("remote write queue min_shards must not be greater than max_shards");
+    }
+    if max_samples <= 0 {
+        return fail("remote write queue max_samples_per_send must be positive");
+    }
+    if capacity <= 0 {
+        return fail("remote write queue capacity must be positive");
+    }
+    if q.max_backoff < q.min_backoff {
+        return fail("remote write queue max_backoff must not be less than min_backoff");
+    }
+    q.capacity = capacity as usize;
+    q.max_shards = max_shards as usize;
+    q.min_shards = min_shards as usize;
+    q.max_samples_per_send = max_samples as usize;
+    Ok(q)
 }
 
 /// The `alerting` section: Prometheus's defaults (`http`, `/`, 10s, `v2`) and checks.
@@ -569,7 +786,7 @@ fn build_scrape(
         })?),
     };
 
-    let http = build_http(ctx, &sc, field)?;
+    let http = build_http(ctx, &HttpFields::of_scrape(&sc), field, true)?;
 
     let relabel_configs = relabels(
         ctx,
@@ -727,7 +944,54 @@ fn read_secret(
     }
 }
 
-fn build_http(ctx: &Ctx<'_>, sc: &RawScrape, field: &str) -> Result<HttpClientConfig, ConfigError> {
+/// The inlined HTTP client fields of a scrape config or a remote-write entry, borrowed.
+pub(crate) struct HttpFields<'a> {
+    basic_auth: &'a Option<Spanned<raw::RawBasicAuth>>,
+    authorization: &'a Option<Spanned<raw::RawAuthorization>>,
+    bearer_token: &'a Option<Spanned<String>>,
+    bearer_token_file: &'a Option<Spanned<String>>,
+    tls_config: &'a Option<raw::RawTls>,
+    follow_redirects: Option<bool>,
+    enable_http2: Option<bool>,
+    proxy_url: &'a Option<Spanned<String>>,
+}
+
+impl<'a> HttpFields<'a> {
+    fn of_scrape(sc: &'a RawScrape) -> HttpFields<'a> {
+        HttpFields {
+            basic_auth: &sc.basic_auth,
+            authorization: &sc.authorization,
+            bearer_token: &sc.bearer_token,
+            bearer_token_file: &sc.bearer_token_file,
+            tls_config: &sc.tls_config,
+            follow_redirects: sc.follow_redirects,
+            enable_http2: sc.enable_http2,
+            proxy_url: &sc.proxy_url,
+        }
+    }
+
+    fn of_remote_write(rw: &'a raw::RawRemoteWrite) -> HttpFields<'a> {
+        HttpFields {
+            basic_auth: &rw.basic_auth,
+            authorization: &rw.authorization,
+            bearer_token: &rw.bearer_token,
+            bearer_token_file: &rw.bearer_token_file,
+            tls_config: &rw.tls_config,
+            follow_redirects: rw.follow_redirects,
+            enable_http2: rw.enable_http2,
+            proxy_url: &rw.proxy_url,
+        }
+    }
+}
+
+/// `default_http2`: true for scrapes, false for remote write (Prometheus's
+/// `DefaultRemoteWriteHTTPClientConfig`).
+fn build_http(
+    ctx: &Ctx<'_>,
+    sc: &HttpFields<'_>,
+    field: &str,
+    default_http2: bool,
+) -> Result<HttpClientConfig, ConfigError> {
     let f = |name: &str| format!("{field}.{name}");
     let mut http = HttpClientConfig::default();
     let bearer = sc.bearer_token.as_ref().filter(|b| !b.value.is_empty());
@@ -742,11 +1006,11 @@ fn build_http(ctx: &Ctx<'_>, sc: &RawScrape, field: &str) -> Result<HttpClientCo
             "at most one of bearer_token & bearer_token_file must be configured",
         ));
     }
-    if let (Some(ba), true) = (&sc.basic_auth, bearer.is_some() || bearer_file.is_some()) {
+    if let (Some(ba), true) = (sc.basic_auth, bearer.is_some() || bearer_file.is_some()) {
         return Err(ctx.at(ba, f("basic_auth"), "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"));
     }
 
-    if let Some(ba) = &sc.basic_auth {
+    if let Some(ba) = sc.basic_auth {
         let v = &ba.value;
         let bf = f("basic_auth");
         if v.username.as_ref().is_some_and(|u| !u.is_empty()) && v.username_file.is_some() {
@@ -773,7 +1037,7 @@ fn build_http(ctx: &Ctx<'_>, sc: &RawScrape, field: &str) -> Result<HttpClientCo
         });
     }
 
-    if let Some(a) = &sc.authorization {
+    if let Some(a) = sc.authorization {
         let af = f("authorization");
         if bearer.is_some() || bearer_file.is_some() {
             return Err(ctx.at(
@@ -838,7 +1102,7 @@ fn build_http(ctx: &Ctx<'_>, sc: &RawScrape, field: &str) -> Result<HttpClientCo
         });
     }
 
-    if let Some(t) = &sc.tls_config {
+    if let Some(t) = sc.tls_config {
         let tf = f("tls_config");
         let version =
             |v: &Option<Spanned<String>>, name: &str| -> Result<Option<TlsVersion>, ConfigError> {
@@ -873,7 +1137,7 @@ fn build_http(ctx: &Ctx<'_>, sc: &RawScrape, field: &str) -> Result<HttpClientCo
         }
     }
     http.follow_redirects = sc.follow_redirects.unwrap_or(true);
-    http.enable_http2 = sc.enable_http2.unwrap_or(true);
+    http.enable_http2 = sc.enable_http2.unwrap_or(default_http2);
     http.proxy_url = sc
         .proxy_url
         .as_ref()

@@ -18,6 +18,7 @@ pub mod file_sd;
 mod http;
 mod raw;
 pub mod relabel;
+mod remote_write;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,9 @@ pub use error::{ConfigError, ErrorKind, Position, parse_yaml, position_of};
 pub use file_sd::FileSdConfig;
 pub use http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig, TlsVersion};
 pub use relabel::RelabelConfig;
+pub use remote_write::{
+    MetadataConfig, QueueConfig, RESERVED_HEADERS, RemoteWriteConfig, RemoteWriteMessage,
+};
 
 /// A loaded, validated configuration with every default applied.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// The `storage` section (only `exemplars` is supported).
     pub storage: StorageConfig,
+    /// `remote_write` entries, in file order, with Prometheus's defaults and a unique `name` each.
+    pub remote_write: Vec<RemoteWriteConfig>,
     /// The file this was loaded from.
     pub source: PathBuf,
     /// The file's text as read, for `/api/v1/status/config`.

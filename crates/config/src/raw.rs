@@ -21,6 +21,59 @@ pub(crate) struct RawConfig {
     pub scrape_configs: Option<Vec<S<RawScrape>>>,
     pub alerting: Option<RawAlerting>,
     pub storage: Option<RawStorage>,
+    pub remote_write: Option<Vec<S<RawRemoteWrite>>>,
+}
+
+/// One `remote_write` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRemoteWrite {
+    pub url: Option<S<String>>,
+    pub remote_timeout: Option<S<Duration>>,
+    pub headers: Option<S<BTreeMap<String, String>>>,
+    pub write_relabel_configs: Option<Vec<S<RawRelabel>>>,
+    pub name: Option<S<String>>,
+    pub send_exemplars: Option<bool>,
+    pub send_native_histograms: Option<S<bool>>,
+    pub round_robin_dns: Option<S<bool>>,
+    pub protobuf_message: Option<S<String>>,
+    pub queue_config: Option<S<RawQueue>>,
+    pub metadata_config: Option<RawMetadata>,
+
+    // HTTP client settings, inlined as in the scrape config.
+    pub basic_auth: Option<S<RawBasicAuth>>,
+    pub authorization: Option<S<RawAuthorization>>,
+    pub bearer_token: Option<S<String>>,
+    pub bearer_token_file: Option<S<String>>,
+    pub tls_config: Option<RawTls>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+    pub proxy_url: Option<S<String>>,
+}
+
+/// `remote_write[].queue_config`; integers signed so that negative values get Prometheus's
+/// message rather than a type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub capacity: Option<i64>,
+    pub max_shards: Option<i64>,
+    pub min_shards: Option<i64>,
+    pub max_samples_per_send: Option<i64>,
+    pub batch_send_deadline: Option<Duration>,
+    pub min_backoff: Option<Duration>,
+    pub max_backoff: Option<Duration>,
+    pub retry_on_http_429: Option<bool>,
+    pub sample_age_limit: Option<Duration>,
+}
+
+/// `remote_write[].metadata_config`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetadata {
+    pub send: Option<bool>,
+    pub send_interval: Option<Duration>,
+    pub max_samples_per_send: Option<S<i64>>,
 }
 
 /// The `storage` section; only `exemplars` is implemented (`tsdb` is reported unsupported).
@@ -191,7 +244,7 @@ pub(crate) struct RawRelabel {
 /// Fields Prometheus 3.4 knows that edgeprom does not implement, per place in the file. An
 /// unknown-field error on one of these becomes a clear "not supported yet" error instead.
 pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
-    const TOP: &[&str] = &["remote_write", "remote_read", "tracing", "otlp", "runtime"];
+    const TOP: &[&str] = &["remote_read", "tracing", "otlp", "runtime"];
     const GLOBAL: &[&str] = &["query_log_file", "scrape_failure_log_file"];
     const SCRAPE: &[&str] = &[
         "oauth2",
@@ -217,6 +270,16 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
         "alert_relabel_configs",
         "sigv4",
     ];
+    const REMOTE_WRITE: &[&str] = &[
+        "oauth2",
+        "sigv4",
+        "azuread",
+        "google_iam",
+        "no_proxy",
+        "proxy_from_environment",
+        "proxy_connect_header",
+        "http_headers",
+    ];
     const TLS: &[&str] = &["ca", "cert", "key", "ca_ref", "cert_ref", "key_ref"];
     const AUTH: &[&str] = &["username_ref", "password_ref", "credentials_ref"];
     // The path ends with the offending field; what precedes it says where it sits.
@@ -235,6 +298,9 @@ pub(crate) fn unsupported_field(path: &str, field: &str) -> bool {
     }
     if parent.starts_with("alerting.alertmanagers[") && parent.ends_with(']') {
         return ALERTMANAGER.contains(&field) || field.ends_with("_sd_configs");
+    }
+    if parent.starts_with("remote_write[") && parent.ends_with(']') {
+        return REMOTE_WRITE.contains(&field);
     }
     if parent == "storage" {
         return field == "tsdb";

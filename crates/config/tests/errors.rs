@@ -195,9 +195,9 @@ fn unsupported_sections_are_rejected_where_they_are() {
             (4, 3),
         ),
         (
-            "remote_write:\n  - url: http://x/api/v1/write\n",
-            "remote_write",
-            (1, 1),
+            "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: x\n",
+            "sigv4",
+            (3, 5),
         ),
         ("remote_read:\n  - url: http://x\n", "remote_read", (1, 1)),
         ("storage:\n  tsdb: {}\n", "tsdb", (2, 3)),
