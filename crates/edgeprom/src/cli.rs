@@ -135,6 +135,17 @@ pub struct ServerFlags {
         default_value_t = 10000
     )]
     pub notification_queue_capacity: usize,
+
+    /// How long a remote-write queue keeps sending what it holds on shutdown or when a reload
+    /// replaces it; the rest stays in the WAL and is sent after the next start.
+    #[arg(long = "storage.remote.flush-deadline", default_value = "1m")]
+    pub remote_flush_deadline: String,
+
+    /// Most WAL kept on disk for remote-write queues that fall behind (a receiver outage), e.g.
+    /// 4GB. Beyond it the oldest segments are released and the samples in them are not sent. 0: no
+    /// limit.
+    #[arg(long = "storage.remote.wal-max-hold-size", default_value = "4GB")]
+    pub remote_wal_max_hold: String,
 }
 
 impl ServerFlags {
@@ -170,6 +181,14 @@ impl ServerFlags {
             ),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
             ("enable-feature", self.enable_feature.join(",")),
+            (
+                "storage.remote.flush-deadline",
+                self.remote_flush_deadline.clone(),
+            ),
+            (
+                "storage.remote.wal-max-hold-size",
+                self.remote_wal_max_hold.clone(),
+            ),
             (
                 "log.level",
                 format!("{:?}", self.log_level).to_ascii_lowercase(),

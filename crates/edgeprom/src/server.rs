@@ -28,6 +28,7 @@ struct App {
     lifecycle: bool,
     manager: Arc<Manager>,
     rules: Arc<edgeprom_rules::Manager>,
+    remote: Arc<edgeprom_remote::RemoteWrite>,
     api: Arc<edgeprom_api::Api>,
     /// With `--enable-feature=exemplar-storage`: resized on reload like Prometheus's.
     exemplars: Option<Arc<ExemplarStorage>>,
@@ -105,6 +106,17 @@ enum ServeError {
     WebConfig(#[from] crate::web_config::WebConfigError),
     #[error("listening on {0}: {1}")]
     Listen(String, std::io::Error),
+    #[error("{0}")]
+    RemoteWrite(#[from] edgeprom_remote::QueueError),
+}
+
+/// Why a reload was refused (the running configuration stays in force).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] edgeprom_config::ConfigError),
+    #[error(transparent)]
+    RemoteWrite(#[from] edgeprom_remote::QueueError),
 }
 
 async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
@@ -134,6 +146,8 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     }
     let retention = edgeprom_config::Duration::parse(&flags.retention_time)
         .map_err(|e| ServeError::Flag("storage.tsdb.retention.time", e.to_string()))?;
+    let wal_hold_max_bytes = edgeprom_config::parse_base2_bytes(&flags.remote_wal_max_hold)
+        .map_err(|e| ServeError::Flag("storage.remote.wal-max-hold-size", e))?;
     let retention_bytes = edgeprom_config::parse_base2_bytes(&flags.retention_size)
         .map_err(|e| ServeError::Flag("storage.tsdb.retention.size", e))?;
     let block_range = edgeprom_config::Duration::parse(&flags.min_block_duration)
@@ -153,6 +167,10 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     )?;
     let grace_period = duration_flag("rules.alert.for-grace-period", &flags.for_grace_period)?;
     let resend_delay = duration_flag("rules.alert.resend-delay", &flags.resend_delay)?;
+    let flush_deadline = duration_flag(
+        "storage.remote.flush-deadline",
+        &flags.remote_flush_deadline,
+    )?;
     if flags.query_max_concurrency == 0 {
         return Err(ServeError::Flag(
             "query.max-concurrency",
@@ -174,6 +192,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             retention_ms: retention.as_millis() as i64,
             retention_bytes,
             block_range_ms: block_range.as_millis().max(1) as i64,
+            wal_hold_max_bytes,
             ..edgeprom_storage::Options::default()
         },
     )?);
@@ -255,6 +274,17 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         scrape_metrics,
         exemplars.clone(),
     ));
+    // Before scraping and the maintenance loop start: a new queue sends from the WAL's current
+    // end, and no checkpoint may remove WAL a resuming queue still needs.
+    let remote = Arc::new(edgeprom_remote::RemoteWrite::new(
+        storage.clone(),
+        edgeprom_remote::RemoteMetrics::register(&mut registry),
+        flush_deadline,
+        Some(Arc::new(ScrapeMetadata(manager.clone()))),
+    ));
+    remote
+        .apply_config(&config.remote_write, &config.global.external_labels)
+        .await?;
     manager.apply_config(&config);
     let mut api = edgeprom_api::Api::new(
         storage.clone(),
@@ -287,6 +317,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         lifecycle: flags.enable_lifecycle,
         manager,
         rules,
+        remote: remote.clone(),
         api: api.clone(),
         exemplars,
         registry,
@@ -357,10 +388,30 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     };
     app.manager.stop();
     app.rules.stop();
+    remote.stop().await;
     if let Err(e) = storage.sync() {
         tracing::error!(error = %e, "syncing the WAL at shutdown");
     }
     result.map_err(|e| ServeError::Listen(flags.listen_address, e))
+}
+
+/// The scrape manager's metadata, for remote write's `metadata_config`.
+struct ScrapeMetadata(Arc<Manager>);
+
+impl edgeprom_remote::MetadataSource for ScrapeMetadata {
+    fn metric_metadata(&self) -> Vec<edgeprom_remote::FamilyMetadata> {
+        self.0
+            .metadata()
+            .iter()
+            .flat_map(|t| t.metadata.iter())
+            .map(|m| edgeprom_remote::FamilyMetadata {
+                family: m.metric_family.clone(),
+                kind: m.kind,
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            })
+            .collect()
+    }
 }
 
 /// `--web.external-url` and `--web.route-prefix` resolved as Prometheus resolves them.
@@ -493,7 +544,7 @@ async fn quit(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Loads the configuration file again; on error the running configuration stays in force.
-async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
+async fn reload_config(app: &App) -> Result<(), ReloadError> {
     let _serial = app.reload_lock.lock().await;
     // A bad rule file fails the reload like a bad config: nothing changes.
     let loaded = Config::load(&app.config_file).and_then(|cfg| {
@@ -502,6 +553,15 @@ async fn reload_config(app: &App) -> Result<(), edgeprom_config::ConfigError> {
         })?;
         Ok(cfg)
     });
+    let loaded = match loaded {
+        Ok(cfg) => app
+            .remote
+            .apply_config(&cfg.remote_write, &cfg.global.external_labels)
+            .await
+            .map(|()| cfg)
+            .map_err(ReloadError::from),
+        Err(e) => Err(e.into()),
+    };
     match loaded {
         Ok(cfg) => {
             if let Some(e) = &app.exemplars {

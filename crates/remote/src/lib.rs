@@ -1,8 +1,8 @@
 //! Prometheus Remote-Write 1.0 and 2.0: the protocol layer under edgeprom's remote-write queues
 //! and its `/api/v1/write` receiver.
 //!
-//! The queue (WAL tailing, shards, backoff, self-metrics) lives in the binary; this crate gives it
-//! four things:
+//! The queues ([`RemoteWrite`], one [`queue::Queue`] per `remote_write` entry: WAL tailing,
+//! shards, backoff, resume after restart, self-metrics) are built on four things:
 //!
 //! - **What to send**: a [`WriteBatch`] of [`BatchSeries`] (labels with external labels already
 //!   attached and write relabelling applied, samples oldest first, optional exemplars and 2.0
@@ -51,8 +51,12 @@
 
 pub mod client;
 pub mod codec;
+pub mod metrics;
+pub mod progress;
 pub mod proto;
+pub mod queue;
 pub mod receive;
+mod sender;
 
 pub use client::{RemoteWriteClient, SendError, WriteStats};
 pub use codec::{
@@ -60,6 +64,9 @@ pub use codec::{
     InvalidSeries, SeriesMetadata, WriteBatch, decode, decode_protobuf,
 };
 pub use edgeprom_config::RemoteWriteMessage;
+pub use metrics::RemoteMetrics;
+pub use queue::{MetadataSource, QueueError};
+pub use sender::RemoteWrite;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("edgeprom/", env!("CARGO_PKG_VERSION"));
