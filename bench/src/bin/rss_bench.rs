@@ -12,10 +12,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use edgeprom_bench::corpus::{Config, Corpus};
+use edgeprom_bench::active::{STEP_MS, T0_MS, dynamo_series, value};
 use edgeprom_bench::sys::{memory, mib};
-use edgeprom_exposition::{Entry, Format};
-use edgeprom_model::{Appendable, Labels, SeriesRef};
+use edgeprom_model::{Appendable, SeriesRef};
 use edgeprom_storage::index::{MatchType, Matcher};
 use edgeprom_storage::{Options, Storage};
 
@@ -36,59 +35,6 @@ struct Args {
     /// Data directory (should be new or empty).
     #[arg(long = "storage.tsdb.path")]
     path: PathBuf,
-}
-
-const T0_MS: i64 = 1_767_225_600_000;
-const STEP_MS: i64 = 15_000;
-
-/// The first `n` corpus series as `(target, labels)`, with the generator and the text they were
-/// parsed from: the caller keeps those alive so that memory freed here is not reused by the
-/// engine, which would hide the engine's growth from the RSS delta.
-type Fixture = (Corpus, String, Vec<(usize, Labels)>);
-
-fn dynamo_series(n: usize) -> Result<Fixture, String> {
-    let mut workers = 64;
-    let corpus = loop {
-        let c = Corpus::new(Config {
-            workers,
-            ..Config::default()
-        });
-        if c.stats().series >= n || workers > 1 << 20 {
-            break c;
-        }
-        workers *= 2;
-    };
-    let mut body = String::new();
-    let mut targets = Vec::with_capacity(n);
-    for (t, text) in corpus.series_texts().take(n) {
-        body.push_str(text);
-        body.push_str(" 0\n");
-        targets.push(t);
-    }
-    let mut out = Vec::with_capacity(n);
-    {
-        let mut p = edgeprom_exposition::Parser::new(body.as_bytes(), Format::Text)
-            .map_err(|e| e.to_string())?;
-        let mut ti = targets.into_iter();
-        while let Some(e) = p.next().map_err(|e| e.to_string())? {
-            if let Entry::Series(s) = e {
-                out.push((ti.next().unwrap_or(0), s.to_labels()));
-            }
-        }
-    }
-    Ok((corpus, body, out))
-}
-
-/// Counter-like for `_total`/`_bucket`/`_count`/`_sum`, a wandering gauge otherwise.
-fn value(i: usize, k: usize, name: &str) -> f64 {
-    let noise = ((i.wrapping_mul(2_654_435_761) ^ k.wrapping_mul(40_503)) % 97) as f64;
-    if name.ends_with("_total") || name.ends_with("_bucket") || name.ends_with("_count") {
-        (k * 13 + i % 1000) as f64 + noise
-    } else if name.ends_with("_sum") {
-        k as f64 * 3.217 + noise * 0.013
-    } else {
-        (i % 500) as f64 + noise * 0.5
-    }
 }
 
 fn run(args: &Args) -> Result<(), String> {
