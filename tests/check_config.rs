@@ -110,3 +110,30 @@ fn one_bad_file_fails_the_run_but_every_file_is_checked() {
     assert!(out.contains("FAILED"), "{out}");
     assert!(out.contains("SUCCESS"), "{out}");
 }
+
+#[test]
+fn remote_write_is_checked() {
+    let dir = std::env::temp_dir().join(format!("edgeprom-check-rw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let good = dir.join("good.yml");
+    std::fs::write(
+        &good,
+        "remote_write:\n  - url: http://central:9090/api/v1/write\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: ^agent_.*\n        action: keep\n",
+    )
+    .expect("write");
+    let (ok, out) = check(std::slice::from_ref(&good));
+    assert!(ok, "{out}");
+    let bad = dir.join("bad.yml");
+    std::fs::write(
+        &bad,
+        "remote_write:\n  - url: http://central:9090/api/v1/write\n    headers:\n      Content-Type: text/plain\n",
+    )
+    .expect("write");
+    let (ok, out) = check(std::slice::from_ref(&bad));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("bad.yml:4:7: remote_write[0].headers: Content-Type is a reserved header"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,7 @@ mod response;
 mod rules;
 mod series;
 mod status;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -53,6 +54,9 @@ pub struct ApiOptions {
     pub experimental_functions: bool,
     /// Whether the admin endpoints answer (`--web.enable-admin-api`).
     pub enable_admin_api: bool,
+    /// Whether `POST /api/v1/write` accepts remote-write requests
+    /// (`--web.enable-remote-write-receiver`); otherwise it answers 404 as Prometheus does.
+    pub enable_remote_write_receiver: bool,
     /// Flag names (without `--`) and values, for `/api/v1/status/flags`.
     pub flags: BTreeMap<String, String>,
     /// How long the storage keeps data, for `runtimeinfo` (e.g. `15d`).
@@ -74,6 +78,7 @@ impl Default for ApiOptions {
             lookback_delta: Duration::from_secs(300),
             experimental_functions: false,
             enable_admin_api: false,
+            enable_remote_write_receiver: false,
             flags: BTreeMap::new(),
             storage_retention: "15d".into(),
             listen_address: "0.0.0.0:9090".into(),
@@ -217,6 +222,10 @@ pub fn router(api: Arc<Api>) -> Router {
             post(admin::snapshot).put(admin::snapshot),
         )
         .route("/federate", get(federate::handler))
+        .route(
+            "/api/v1/write",
+            post(write::handler).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)),
+        )
         .layer(CompressionLayer::new())
         .with_state(api)
 }

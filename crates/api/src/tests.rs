@@ -528,3 +528,67 @@ async fn query_exemplars_selects_by_the_query_selectors() {
     let (s, _) = get_json(&f, "/api/v1/query_exemplars?query=sum(").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+async fn post_write(
+    f: &Fixture,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, HeaderMapOwned, String) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/write")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_ENCODING, "snappy")
+        .body(Body::from(body))
+        .expect("request");
+    let resp = router(f.api.clone()).oneshot(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+type HeaderMapOwned = axum::http::HeaderMap;
+
+#[tokio::test]
+async fn remote_write_receiver_is_off_unless_enabled() {
+    use edgeprom_remote::{BatchSeries, Encoder, RemoteWriteMessage, WriteBatch, content_type};
+    let batch = WriteBatch {
+        series: vec![BatchSeries {
+            labels: Labels::from_pairs([("__name__", "pushed"), ("site", "edge-1")]),
+            samples: vec![edgeprom_model::Sample { t: 30_000, v: 42.0 }],
+            ..Default::default()
+        }],
+        metadata: vec![],
+    };
+    let v2 = RemoteWriteMessage::V2;
+    let body = Encoder::new().encode(&batch, v2).expect("encode").to_vec();
+
+    let off = fixture(ApiOptions::default());
+    let (s, _, text) = post_write(&off, content_type(v2), body.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        text,
+        "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n"
+    );
+
+    let on = fixture(ApiOptions {
+        enable_remote_write_receiver: true,
+        ..ApiOptions::default()
+    });
+    let (s, h, text) = post_write(&on, content_type(v2), body).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(h["x-prometheus-remote-write-samples-written"], "1");
+    let (s, v) = get_json(&on, "/api/v1/query?query=pushed&time=60").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["result"][0]["value"][1], "42");
+    assert_eq!(v["data"]["result"][0]["metric"]["site"], "edge-1");
+
+    let (s, h, text) = post_write(&on, "application/x-protobuf;proto=nope", vec![0]).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
+    assert_eq!(h[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+}

@@ -78,6 +78,11 @@ pub struct ServerFlags {
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
 
+    /// Accept Remote-Write 1.0 and 2.0 requests on POST /api/v1/write, so that other servers
+    /// (edge nodes, Prometheus) can push samples into this one.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+
     /// Maximum number of samples a single query can load into memory.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
@@ -173,6 +178,10 @@ impl ServerFlags {
             ),
             ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
             ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            (
+                "web.enable-remote-write-receiver",
+                self.enable_remote_write_receiver.to_string(),
+            ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.timeout", self.query_timeout.clone()),
             (

@@ -296,6 +296,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             lookback_delta: lookback_delta.as_std(),
             experimental_functions,
             enable_admin_api: flags.enable_admin_api,
+            enable_remote_write_receiver: flags.enable_remote_write_receiver,
             flags: flags.to_map(),
             storage_retention: flags.retention_time.clone(),
             listen_address: flags.listen_address.clone(),

@@ -606,7 +606,8 @@ pub struct Decoded {
     /// Series refused for their labels: the labels as received, the reason, and how many samples
     /// (float and histogram) they carried.
     pub invalid_series: Vec<InvalidSeries>,
-    /// Native histogram samples received; edgeprom does not store them.
+    /// Native histogram samples received; edgeprom does not store them. A series that carries
+    /// only histogram samples is not in the batch.
     pub histograms: usize,
 }
 
@@ -683,6 +684,9 @@ fn from_v1(req: v1::WriteRequest) -> Result<Decoded, DecodeError> {
     let mut out = Decoded::default();
     for ts in &req.timeseries {
         out.histograms += ts.histograms.len();
+        if ts.samples.is_empty() && !ts.histograms.is_empty() {
+            continue;
+        }
         let pairs = ts
             .labels
             .iter()
@@ -759,6 +763,9 @@ fn from_v2(req: v2::Request) -> Result<Decoded, DecodeError> {
     let symbols = &req.symbols;
     for ts in &req.timeseries {
         out.histograms += ts.histograms.len();
+        if ts.samples.is_empty() && !ts.histograms.is_empty() {
+            continue;
+        }
         let pairs = symbol_pairs(&ts.labels_refs, symbols)?;
         let labels = match checked_labels(pairs.iter().copied(), true) {
             Ok(l) => l,

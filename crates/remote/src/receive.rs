@@ -168,13 +168,11 @@ fn append(
     let mut written = Written::default();
     for series in &decoded.batch.series {
         if v2 && series.samples.is_empty() {
-            // Histogram-only series are reported once below.
-            if decoded.histograms == 0 {
-                problems.push(format!(
-                    "TimeSeries must contain at least one sample or histogram for series {}",
-                    series.labels
-                ));
-            }
+            // Histogram-only series are not in the batch; their samples are reported below.
+            problems.push(format!(
+                "TimeSeries must contain at least one sample or histogram for series {}",
+                series.labels
+            ));
             continue;
         }
         let mut hint: Option<SeriesRef> = None;

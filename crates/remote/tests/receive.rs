@@ -268,3 +268,49 @@ fn bad_requests_get_prometheus_status_codes() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     assert!(mem.samples("a").is_empty());
 }
+
+#[test]
+fn native_histograms_are_refused_and_the_floats_kept() {
+    let mem = Memory::default();
+    let sample = |v| v2::Sample {
+        value: v,
+        timestamp: NOW,
+        start_timestamp: 0,
+    };
+    let req = v2::Request {
+        symbols: vec!["".into(), "__name__".into(), "h".into(), "f".into()],
+        timeseries: vec![
+            v2::TimeSeries {
+                labels_refs: vec![1, 2],
+                histograms: vec![v2::Histogram {
+                    sum: 1.0,
+                    timestamp: NOW,
+                }],
+                ..Default::default()
+            },
+            v2::TimeSeries {
+                labels_refs: vec![1, 3],
+                samples: vec![sample(2.0)],
+                ..Default::default()
+            },
+            v2::TimeSeries {
+                labels_refs: vec![1, 3],
+                ..Default::default()
+            },
+        ],
+    };
+    let compressed = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("compress");
+    let m = RemoteWriteMessage::V2;
+    let r = post(&mem, Some(content_type(m)), Some("snappy"), &compressed);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body,
+        "TimeSeries must contain at least one sample or histogram for series f\n\
+         1 native histogram samples not written: edgeprom stores float samples only\n"
+    );
+    assert_eq!(written(&r), "1");
+    assert_eq!(r.headers()[1].1, "0");
+    assert_eq!(mem.samples("f"), [(NOW, 2.0)]);
+}
