@@ -19,20 +19,36 @@ use std::path::{Path, PathBuf};
 
 use edgeprom_storage::wal::WalPosition;
 
-const MAGIC: &[u8; 8] = b"EPRWPOS1";
-const SLOT: usize = 12;
+const MAGIC: &[u8; 8] = b"EPRWPOS2";
+const SLOT: usize = 16;
+
+/// How far one shard has been acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ShardPosition {
+    /// End of the last WAL commit whose samples for the shard were all acknowledged.
+    pub done: WalPosition,
+    /// Of the shard's samples in the next commit that has any, how many were acknowledged.
+    pub sent: u32,
+}
+
+impl ShardPosition {
+    /// Everything before `done`, nothing after.
+    pub fn at(done: WalPosition) -> ShardPosition {
+        ShardPosition { done, sent: 0 }
+    }
+}
 
 /// Positions read back from a progress file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
-    /// Per shard, the end of the last WAL commit whose samples for that shard were acknowledged.
-    pub shards: Vec<WalPosition>,
+    /// Per shard, how far it was acknowledged.
+    pub shards: Vec<ShardPosition>,
 }
 
 impl Saved {
     /// The oldest position any shard still needs: reading resumes here.
     pub fn resume_from(&self) -> WalPosition {
-        self.shards.iter().copied().min().unwrap_or_default()
+        self.shards.iter().map(|s| s.done).min().unwrap_or_default()
     }
 }
 
@@ -62,7 +78,7 @@ pub struct Progress {
     path: PathBuf,
     file: File,
     url_hash: u64,
-    shards: Vec<WalPosition>,
+    shards: Vec<ShardPosition>,
     buf: Vec<u8>,
 }
 
@@ -108,9 +124,12 @@ impl Progress {
         }
         let shards = bytes[20..body]
             .chunks_exact(SLOT)
-            .map(|s| WalPosition {
-                segment: u32::from_le_bytes(s[..4].try_into().unwrap_or_default()),
-                offset: u64::from_le_bytes(s[4..].try_into().unwrap_or_default()),
+            .map(|s| ShardPosition {
+                done: WalPosition {
+                    segment: u32::from_le_bytes(s[..4].try_into().unwrap_or_default()),
+                    offset: u64::from_le_bytes(s[4..12].try_into().unwrap_or_default()),
+                },
+                sent: u32::from_le_bytes(s[12..].try_into().unwrap_or_default()),
             })
             .collect();
         Ok(Some(Saved { shards }))
@@ -120,7 +139,7 @@ impl Progress {
     pub fn create(
         path: &Path,
         url_hash: u64,
-        shards: Vec<WalPosition>,
+        shards: Vec<ShardPosition>,
     ) -> Result<Progress, ProgressError> {
         let io_err = |source| ProgressError::Io {
             path: path.to_path_buf(),
@@ -148,12 +167,12 @@ impl Progress {
     }
 
     /// The positions as last written.
-    pub fn shards(&self) -> &[WalPosition] {
+    pub fn shards(&self) -> &[ShardPosition] {
         &self.shards
     }
 
     /// Moves shard `i` forward to `pos` (never back) and writes the file.
-    pub fn advance(&mut self, i: usize, pos: WalPosition) -> Result<(), ProgressError> {
+    pub fn advance(&mut self, i: usize, pos: ShardPosition) -> Result<(), ProgressError> {
         match self.shards.get_mut(i) {
             Some(p) if *p < pos => *p = pos,
             _ => return Ok(()),
@@ -168,8 +187,9 @@ impl Progress {
         self.buf
             .extend_from_slice(&(self.shards.len() as u32).to_le_bytes());
         for p in &self.shards {
-            self.buf.extend_from_slice(&p.segment.to_le_bytes());
-            self.buf.extend_from_slice(&p.offset.to_le_bytes());
+            self.buf.extend_from_slice(&p.done.segment.to_le_bytes());
+            self.buf.extend_from_slice(&p.done.offset.to_le_bytes());
+            self.buf.extend_from_slice(&p.sent.to_le_bytes());
         }
         let crc = crc32c::crc32c(&self.buf);
         self.buf.extend_from_slice(&crc.to_le_bytes());
@@ -187,8 +207,8 @@ impl Progress {
 mod tests {
     use super::*;
 
-    fn pos(segment: u32, offset: u64) -> WalPosition {
-        WalPosition { segment, offset }
+    fn pos(segment: u32, offset: u64) -> ShardPosition {
+        ShardPosition::at(WalPosition { segment, offset })
     }
 
     #[test]
@@ -200,9 +220,14 @@ mod tests {
         let mut p = Progress::create(&path, h, vec![pos(3, 10); 3]).unwrap();
         p.advance(1, pos(4, 0)).unwrap();
         p.advance(2, pos(3, 5)).unwrap();
+        let partial = ShardPosition {
+            sent: 7,
+            ..pos(3, 10)
+        };
+        p.advance(0, partial).unwrap();
         let saved = Progress::load(&path, h).unwrap().unwrap();
-        assert_eq!(saved.shards, vec![pos(3, 10), pos(4, 0), pos(3, 10)]);
-        assert_eq!(saved.resume_from(), pos(3, 10));
+        assert_eq!(saved.shards, vec![partial, pos(4, 0), pos(3, 10)]);
+        assert_eq!(saved.resume_from(), pos(3, 10).done);
     }
 
     #[test]

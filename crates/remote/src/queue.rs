@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use crate::client::RemoteWriteClient;
 use crate::codec::{BatchSeries, FamilyMetadata, WriteBatch};
 use crate::metrics::QueueMetrics;
-use crate::progress::{Progress, Saved, url_hash};
+use crate::progress::{Progress, Saved, ShardPosition, url_hash};
 
 /// A sample read from the WAL on its way to a shard.
 struct Queued {
@@ -43,6 +43,8 @@ struct Queued {
 /// One WAL commit's samples for one shard.
 struct Msg {
     samples: Vec<Queued>,
+    /// The shard's samples of this commit before `samples[0]` (sent before a restart).
+    first: u32,
     /// End of the commit: once these samples are sent, the shard has everything before it.
     end: WalPosition,
 }
@@ -152,7 +154,10 @@ impl Queue {
             Some(s) if !s.shards.is_empty() => (s.resume_from(), s.shards.clone()),
             _ => {
                 let now = storage.wal_position();
-                (now, vec![now; cfg.queue_config.min_shards.max(1)])
+                (
+                    now,
+                    vec![ShardPosition::at(now); cfg.queue_config.min_shards.max(1)],
+                )
             }
         };
         // Hold the WAL before anything else can checkpoint it away.
@@ -272,8 +277,9 @@ struct Watcher {
     /// when relabelling dropped it or it was never defined.
     series: Vec<Option<Labels>>,
     shards: Vec<Shard>,
-    /// Per shard, commits ending at or before this were sent before a restart.
-    skip: Vec<WalPosition>,
+    /// Per shard, what was sent before a restart: commits ending at or before `done`, and the
+    /// first `sent` of the shard's samples in the next commit that has any.
+    skip: Vec<ShardPosition>,
     /// End of the last commit read.
     read_to: WalPosition,
     enqueued: u64,
@@ -421,6 +427,9 @@ impl Watcher {
     fn on_commit(&mut self, records: &mut Vec<Record>, end: WalPosition) {
         let n = self.shards.len();
         let mut per_shard: Vec<Vec<Queued>> = (0..n).map(|_| Vec::new()).collect();
+        // Per shard, its samples in this commit skipped as sent before a restart.
+        let mut skipped = vec![0u32; n];
+        let mut any = vec![false; n];
         let mut dropped = 0u64;
         let mut highest = i64::MIN;
         for rec in records.drain(..) {
@@ -437,8 +446,15 @@ impl Watcher {
                             continue;
                         };
                         let i = shard_of(r, n);
-                        if self.skip.get(i).is_some_and(|p| end <= *p) {
-                            continue;
+                        if let Some(p) = self.skip.get(i) {
+                            if end <= p.done {
+                                continue;
+                            }
+                            any[i] = true;
+                            if skipped[i] < p.sent {
+                                skipped[i] += 1;
+                                continue;
+                            }
                         }
                         per_shard[i].push(Queued {
                             r,
@@ -451,6 +467,12 @@ impl Watcher {
                 Record::Tombstones(_) | Record::Chunks(_) => {}
             }
         }
+        // A partly sent commit is skipped only once: the first with samples for the shard.
+        for (p, any) in self.skip.iter_mut().zip(any) {
+            if any {
+                *p = ShardPosition::at(end);
+            }
+        }
         if dropped > 0 {
             self.shared.metrics.samples_dropped.inc_by(dropped);
         }
@@ -460,7 +482,7 @@ impl Watcher {
                 self.shared.metrics.highest_in.set(secs);
             }
         }
-        for (shard, samples) in self.shards.iter().zip(per_shard) {
+        for ((shard, samples), first) in self.shards.iter().zip(per_shard).zip(skipped) {
             if samples.is_empty() {
                 continue;
             }
@@ -468,7 +490,15 @@ impl Watcher {
             shard.pending.fetch_add(k, Ordering::AcqRel);
             self.enqueued += k as u64;
             self.shared.metrics.samples_pending.inc_by(k as i64);
-            if shard.tx.send(Msg { samples, end }).is_err() {
+            if shard
+                .tx
+                .send(Msg {
+                    samples,
+                    first,
+                    end,
+                })
+                .is_err()
+            {
                 // The shard ended early (only on shutdown); its samples stay in the WAL.
                 shard.pending.fetch_sub(k, Ordering::AcqRel);
                 self.shared.metrics.samples_pending.dec_by(k as i64);
@@ -500,19 +530,31 @@ impl Watcher {
             Err(e) => e.into_inner(),
         };
         for (i, s) in self.shards.iter().enumerate() {
+            // A shard still owing the rest of a partly sent commit keeps its partial position.
+            let partial = self.skip.get(i).is_some_and(|k| k.sent > 0);
             if s.pending.load(Ordering::Acquire) == 0
-                && let Err(e) = p.advance(i, self.read_to)
+                && !partial
+                && let Err(e) = p.advance(i, ShardPosition::at(self.read_to))
             {
                 tracing::warn!(queue = %self.shared.cfg.name, error = %e, "writing remote-write progress");
             }
         }
-        let oldest = p.shards().iter().copied().min().unwrap_or(self.read_to);
+        let oldest = p
+            .shards()
+            .iter()
+            .map(|s| s.done)
+            .min()
+            .unwrap_or(self.read_to);
         drop(p);
         self.shared
             .storage
             .hold_wal(&self.shared.cfg.name, Some(oldest));
         // Skip positions only matter until every shard has passed them.
-        if self.skip.iter().all(|s| *s <= self.read_to) {
+        if self
+            .skip
+            .iter()
+            .all(|s| s.sent == 0 && s.done <= self.read_to)
+        {
             self.skip.clear();
         }
     }
@@ -582,7 +624,11 @@ impl Watcher {
             }
         });
         let hash = url_hash(&self.shared.cfg.url);
-        match Progress::create(&self.shared.progress_path, hash, vec![self.read_to; target]) {
+        match Progress::create(
+            &self.shared.progress_path,
+            hash,
+            vec![ShardPosition::at(self.read_to); target],
+        ) {
             Ok(p) => {
                 *self
                     .shared
@@ -623,6 +669,14 @@ async fn run_shard(
     let mut queue: VecDeque<Msg> = VecDeque::new();
     // Samples of `queue.front()` already sent.
     let mut cursor = 0usize;
+    // End of the last commit whose samples for this shard were all acknowledged.
+    let mut last_done = shared
+        .progress
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .shards()
+        .get(i)
+        .map_or_else(WalPosition::default, |p| p.done);
     let mut queued = 0usize;
     let mut closed = false;
     let mut batch = WriteBatch::default();
@@ -727,8 +781,24 @@ async fn run_shard(
         }
         queued -= taken;
         if let Some(end) = done {
+            last_done = end;
+        }
+        let partial = queue
+            .front()
+            .filter(|_| cursor > 0)
+            .map(|f| f.first + cursor as u32);
+        if done.is_some() || partial.is_some() {
             let mut p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = p.advance(i, end) {
+            // The watcher may have moved an idle shard past `last_done` meanwhile.
+            let base = p
+                .shards()
+                .get(i)
+                .map_or(last_done, |s| s.done.max(last_done));
+            let pos = ShardPosition {
+                done: base,
+                sent: partial.unwrap_or(0),
+            };
+            if let Err(e) = p.advance(i, pos) {
                 tracing::warn!(queue = %shared.cfg.name, error = %e, "writing remote-write progress");
             }
         }
