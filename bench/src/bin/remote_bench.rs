@@ -21,9 +21,8 @@ use clap::Parser;
 use edgeprom_bench::active::{STEP_MS, T0_MS, dynamo_series, value};
 use edgeprom_bench::sys::{memory, mib};
 use edgeprom_model::{Appendable, SeriesRef};
-use edgeprom_remote::progress::{Progress, url_hash};
+use edgeprom_remote::progress::{Progress, ShardPosition, url_hash};
 use edgeprom_remote::{RemoteMetrics, RemoteWrite, RemoteWriteMessage};
-use edgeprom_storage::wal::WalPosition;
 use edgeprom_storage::{Options, Storage};
 
 /// Measure remote-write forwarding rate and sender memory.
@@ -179,7 +178,7 @@ async fn forward(args: &Args, path: &std::path::Path, port: u16) -> Result<(), S
     Progress::create(
         &path.join("remote").join("bench.progress"),
         url_hash(&url),
-        vec![WalPosition::default()],
+        vec![ShardPosition::default()],
     )
     .map_err(|e| e.to_string())?;
 

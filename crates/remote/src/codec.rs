@@ -63,7 +63,12 @@ impl WriteBatch {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchSeries {
     /// The series' labels, external labels included (sorted, no empty values by construction).
+    /// Unused when [`BatchSeries::wire_labels`] is set.
     pub labels: Labels,
+    /// The same labels already in wire form. The sender keeps every series' labels this way (a
+    /// third of the memory of a [`Labels`], shared by reference count, and copied into a 1.0
+    /// request as they are); decoding never sets it.
+    pub wire_labels: Option<WireLabels>,
     /// Samples, oldest first. Stale markers are ordinary samples with the stale NaN value.
     pub samples: Vec<Sample>,
     /// Exemplars (sent only when the queue's `send_exemplars` is on: the sender decides).
@@ -71,6 +76,104 @@ pub struct BatchSeries {
     /// 2.0 only: the series' metadata. Ignored by the 1.0 encoding, which sends
     /// [`WriteBatch::metadata`] instead.
     pub metadata: Option<SeriesMetadata>,
+}
+
+/// A label set as the repeated `Label` messages of a 1.0 `TimeSeries` (field 1: `name` = 1,
+/// `value` = 2), behind a reference count. Built from a sorted [`Labels`], so it stays sorted.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WireLabels(std::sync::Arc<[u8]>);
+
+impl WireLabels {
+    /// Encodes `labels`.
+    pub fn new(labels: &Labels) -> WireLabels {
+        let mut buf = Vec::with_capacity(v1_labels_len(labels));
+        put_v1_labels(1, labels, &mut buf);
+        WireLabels(buf.into())
+    }
+
+    /// The `(name, value)` pairs in order.
+    pub fn pairs(&self) -> WirePairs<'_> {
+        WirePairs(&self.0)
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.pairs().count()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `__name__` value, or `""`.
+    pub fn metric_name(&self) -> &str {
+        self.pairs()
+            .find(|(n, _)| *n == "__name__")
+            .map_or("", |(_, v)| v)
+    }
+
+    /// The wire bytes (what a 1.0 `TimeSeries` holds for its labels).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Back to a [`Labels`].
+    pub fn to_labels(&self) -> Labels {
+        Labels::from_pairs(self.pairs())
+    }
+}
+
+impl std::fmt::Debug for WireLabels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.pairs()).finish()
+    }
+}
+
+/// Iterator over the pairs of a [`WireLabels`].
+pub struct WirePairs<'a>(&'a [u8]);
+
+fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut x = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        x |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(x);
+        }
+    }
+    None
+}
+
+impl<'a> Iterator for WirePairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.0.is_empty() {
+            return None;
+        }
+        // One `Label` message: key, length, then its string fields in any order (an empty one
+        // may be left out, as protobuf allows).
+        read_varint(&mut self.0)?;
+        let len = usize::try_from(read_varint(&mut self.0)?).ok()?;
+        let (mut msg, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        let (mut name, mut value) = ("", "");
+        while !msg.is_empty() {
+            let key = read_varint(&mut msg)?;
+            let n = usize::try_from(read_varint(&mut msg)?).ok()?;
+            let (bytes, rest) = msg.split_at_checked(n)?;
+            msg = rest;
+            let text = std::str::from_utf8(bytes).ok()?;
+            match key >> 3 {
+                1 => name = text,
+                2 => value = text,
+                _ => {}
+            }
+        }
+        Some((name, value))
+    }
 }
 
 /// An exemplar: its own labels (e.g. `trace_id`), value and timestamp.
@@ -311,8 +414,22 @@ fn v1_exemplar_len(e: &BatchExemplar) -> usize {
     v1_labels_len(&e.labels) + double_len(e.value) + int64_len(e.timestamp)
 }
 
+fn v1_series_labels_len(s: &BatchSeries) -> usize {
+    match &s.wire_labels {
+        Some(w) => w.as_bytes().len(),
+        None => v1_labels_len(&s.labels),
+    }
+}
+
+fn put_v1_series_labels(s: &BatchSeries, buf: &mut Vec<u8>) {
+    match &s.wire_labels {
+        Some(w) => buf.extend_from_slice(w.as_bytes()),
+        None => put_v1_labels(1, &s.labels, buf),
+    }
+}
+
 fn v1_series_len(s: &BatchSeries) -> usize {
-    v1_labels_len(&s.labels)
+    v1_series_labels_len(s)
         + s.samples
             .iter()
             .map(|x| len_delimited_len(sample_len(x)))
@@ -333,7 +450,7 @@ fn v1_metadata_len(m: &FamilyMetadata) -> usize {
 fn encode_v1(batch: &WriteBatch, buf: &mut Vec<u8>) {
     for s in &batch.series {
         put_message_header(1, v1_series_len(s), buf);
-        put_v1_labels(1, &s.labels, buf);
+        put_v1_series_labels(s, buf);
         for x in &s.samples {
             put_sample(2, x, buf);
         }
@@ -464,7 +581,10 @@ fn v2_metadata_for<'a>(
     if families.is_empty() {
         return None;
     }
-    let name = s.labels.metric_name();
+    let name = match &s.wire_labels {
+        Some(w) => w.metric_name(),
+        None => s.labels.metric_name(),
+    };
     let family = families.get(name).or_else(|| {
         const SUFFIXES: [&str; 7] = [
             "_total", "_bucket", "_count", "_sum", "_created", "_gcount", "_gsum",
@@ -488,9 +608,19 @@ fn encode_v2(batch: &WriteBatch, buf: &mut Vec<u8>, symbols: &mut Symbols, refs:
 
     // Pass 1: intern every string, in write order, into `refs`.
     for s in &batch.series {
-        for l in &s.labels {
-            refs.push(symbols.intern(&l.name));
-            refs.push(symbols.intern(&l.value));
+        match &s.wire_labels {
+            Some(w) => {
+                for (name, value) in w.pairs() {
+                    refs.push(symbols.intern(name));
+                    refs.push(symbols.intern(value));
+                }
+            }
+            None => {
+                for l in &s.labels {
+                    refs.push(symbols.intern(&l.name));
+                    refs.push(symbols.intern(&l.value));
+                }
+            }
         }
         for e in &s.exemplars {
             for l in &e.labels {
@@ -511,7 +641,11 @@ fn encode_v2(batch: &WriteBatch, buf: &mut Vec<u8>, symbols: &mut Symbols, refs:
     // Pass 2: write the series, consuming `refs` in the same order.
     let mut at = 0;
     for s in &batch.series {
-        let labels = &refs[at..at + 2 * s.labels.len()];
+        let n = s
+            .wire_labels
+            .as_ref()
+            .map_or(s.labels.len(), WireLabels::len);
+        let labels = &refs[at..at + 2 * n];
         at += labels.len();
         let ex_start = at;
         for e in &s.exemplars {
@@ -716,6 +850,7 @@ fn from_v1(req: v1::WriteRequest) -> Result<Decoded, DecodeError> {
         }
         out.batch.series.push(BatchSeries {
             labels,
+            wire_labels: None,
             samples: samples(ts.samples.iter().map(|s| (s.timestamp, s.value))),
             exemplars,
             metadata: None,
@@ -799,6 +934,7 @@ fn from_v2(req: v2::Request) -> Result<Decoded, DecodeError> {
         };
         out.batch.series.push(BatchSeries {
             labels,
+            wire_labels: None,
             samples: samples(ts.samples.iter().map(|s| (s.timestamp, s.value))),
             exemplars,
             metadata,

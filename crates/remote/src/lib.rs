@@ -61,7 +61,7 @@ mod sender;
 pub use client::{RemoteWriteClient, SendError, WriteStats};
 pub use codec::{
     BatchExemplar, BatchSeries, DecodeError, Decoded, EncodeError, Encoder, FamilyMetadata,
-    InvalidSeries, SeriesMetadata, WriteBatch, decode, decode_protobuf,
+    InvalidSeries, SeriesMetadata, WireLabels, WirePairs, WriteBatch, decode, decode_protobuf,
 };
 pub use edgeprom_config::RemoteWriteMessage;
 pub use metrics::RemoteMetrics;

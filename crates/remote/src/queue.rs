@@ -28,14 +28,14 @@ use edgeprom_storage::wal::{Record, RecordKinds, TailStep, WalPosition, WalTail,
 use tokio::sync::{mpsc, watch};
 
 use crate::client::RemoteWriteClient;
-use crate::codec::{BatchSeries, FamilyMetadata, WriteBatch};
+use crate::codec::{BatchSeries, FamilyMetadata, WireLabels, WriteBatch};
 use crate::metrics::QueueMetrics;
 use crate::progress::{Progress, Saved, ShardPosition, url_hash};
 
 /// A sample read from the WAL on its way to a shard.
 struct Queued {
     r: u32,
-    labels: Labels,
+    labels: WireLabels,
     t: i64,
     v: f64,
 }
@@ -273,9 +273,9 @@ struct Watcher {
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
     external_labels: Labels,
-    /// Per series ref, its labels as sent (external labels and relabelling applied), or `None`
-    /// when relabelling dropped it or it was never defined.
-    series: Vec<Option<Labels>>,
+    /// Per series ref, its labels as sent (external labels and relabelling applied, in wire
+    /// form), or `None` when relabelling dropped it or it was never defined.
+    series: Vec<Option<WireLabels>>,
     shards: Vec<Shard>,
     /// Per shard, what was sent before a restart: commits ending at or before `done`, and the
     /// first `sent` of the shard's samples in the next commit that has any.
@@ -401,7 +401,7 @@ impl Watcher {
             if r >= self.series.len() {
                 self.series.resize(r + 1, None);
             }
-            self.series[r] = self.outgoing_labels(&s.labels);
+            self.series[r] = self.outgoing_labels(&s.labels).map(|l| WireLabels::new(&l));
         }
     }
 
@@ -680,6 +680,8 @@ async fn run_shard(
     let mut queued = 0usize;
     let mut closed = false;
     let mut batch = WriteBatch::default();
+    // Series carry their labels in wire form; one empty `Labels` shared, not one per series.
+    let no_labels = Labels::new();
     loop {
         if queued == 0 {
             if closed {
@@ -731,7 +733,8 @@ async fn run_shard(
                     }
                     let idx = *slot.entry(s.r).or_insert_with(|| {
                         batch.series.push(BatchSeries {
-                            labels: s.labels.clone(),
+                            labels: no_labels.clone(),
+                            wire_labels: Some(s.labels.clone()),
                             ..BatchSeries::default()
                         });
                         batch.series.len() - 1

@@ -5,7 +5,7 @@ use edgeprom_model::{Labels, MetricType, STALE_NAN_BITS, Sample};
 use edgeprom_remote::proto::{v1, v2};
 use edgeprom_remote::{
     BatchExemplar, BatchSeries, Encoder, FamilyMetadata, RemoteWriteMessage, SeriesMetadata,
-    WriteBatch, decode, decode_protobuf,
+    WireLabels, WriteBatch, decode, decode_protobuf,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -103,6 +103,7 @@ fn series(v2: bool) -> impl Strategy<Value = BatchSeries> {
     )
         .prop_map(move |(labels, samples, exemplars, meta)| BatchSeries {
             labels,
+            wire_labels: None,
             samples: samples.into_iter().map(|(t, v)| Sample { t, v }).collect(),
             exemplars,
             metadata: if v2 {
@@ -157,6 +158,26 @@ proptest! {
         prop_assert!(back.invalid_series.is_empty());
         if let Err(e) = same_batch(&b, &back.batch) {
             prop_assert!(false, "{}", e);
+        }
+    }
+
+    /// Series whose labels are given in wire form (as the sender keeps them) encode to the same
+    /// bytes as with `Labels`, in both protocols, and the wire form reads back as the labels.
+    #[test]
+    fn wire_labels_encode_like_labels(b in batch(true)) {
+        let mut wired = b.clone();
+        for s in &mut wired.series {
+            let w = WireLabels::new(&s.labels);
+            prop_assert_eq!(w.to_labels(), s.labels.clone());
+            prop_assert_eq!(w.len(), s.labels.len());
+            prop_assert_eq!(w.metric_name(), s.labels.metric_name());
+            s.wire_labels = Some(w);
+            s.labels = Labels::new();
+        }
+        for m in [RemoteWriteMessage::V1, RemoteWriteMessage::V2] {
+            let plain = Encoder::new().encode(&b, m).expect("encode").to_vec();
+            let wire = Encoder::new().encode(&wired, m).expect("encode").to_vec();
+            prop_assert_eq!(plain, wire);
         }
     }
 
