@@ -160,6 +160,9 @@ impl Queue {
                 )
             }
         };
+        if cfg.send_exemplars {
+            tracing::warn!(queue = %name, "send_exemplars: exemplars are kept in memory, not in the WAL this queue reads, so they are not forwarded");
+        }
         // Hold the WAL before anything else can checkpoint it away.
         storage.hold_wal(&name, Some(start));
         let progress = Progress::create(&progress_path, hash, skip.clone()).map_err(|source| {
