@@ -763,6 +763,8 @@ mod tests {
         storage: Arc<Storage>,
         sl: ScrapeLoop,
         exemplars: Arc<ExemplarStorage>,
+        /// Removed with the fixture: each storage preallocates a 128 MiB head-chunk file.
+        _dir: tempfile::TempDir,
     }
 
     fn fixture(job_yaml: &str) -> Fixture {
@@ -772,14 +774,8 @@ mod tests {
         let job = cfg.scrape_configs[0].clone();
         let (target, _) = crate::populate_labels(&job, &BTreeMap::new(), "h:1").expect("target");
         let target = target.expect("not dropped");
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "edgeprom-scrape-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let storage = Arc::new(Storage::open(&dir, Options::default()).expect("storage"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Arc::new(Storage::open(dir.path(), Options::default()).expect("storage"));
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(ScrapeMetrics::register(&mut registry));
         let settings = Arc::new(LoopSettings {
@@ -806,6 +802,7 @@ mod tests {
             storage,
             sl,
             exemplars,
+            _dir: dir,
         }
     }
 
