@@ -57,6 +57,8 @@ struct Shared {
     metrics: QueueMetrics,
     progress: Mutex<Progress>,
     progress_path: PathBuf,
+    /// How long shards may take to send what they hold when stopping or resharding.
+    flush_deadline: Duration,
     /// Set to stop reading the WAL; shards then send what they hold.
     stopping: AtomicBool,
     /// Set when the flush deadline passes: shards give up at once, leaving the rest for next time.
@@ -131,6 +133,7 @@ impl Queue {
         storage: Arc<Storage>,
         metrics: QueueMetrics,
         metadata: Option<Arc<dyn MetadataSource>>,
+        flush_deadline: Duration,
         runtime: tokio::runtime::Handle,
     ) -> Result<Queue, QueueError> {
         let name = cfg.name.clone();
@@ -183,6 +186,7 @@ impl Queue {
             metrics,
             progress: Mutex::new(progress),
             progress_path,
+            flush_deadline,
             stopping: AtomicBool::new(false),
             abort,
             sent: AtomicU64::new(0),
@@ -216,9 +220,10 @@ impl Queue {
         &self.shared.cfg
     }
 
-    /// Stops reading the WAL, lets the shards send what they hold for at most `flush_deadline`,
+    /// Stops reading the WAL, lets the shards send what they hold for at most the flush deadline,
     /// then stops them; whatever is unsent stays in the WAL for the next start.
-    pub async fn stop(mut self, flush_deadline: Duration) {
+    pub async fn stop(mut self) {
+        let flush_deadline = self.shared.flush_deadline;
         self.shared.stopping.store(true, Ordering::Release);
         if let Some(m) = self.metadata.take() {
             m.abort();
@@ -601,8 +606,10 @@ impl Watcher {
         if target == n {
             return;
         }
-        // Wait (bounded) for every shard to empty, so no series changes shard with samples unsent.
-        let until = Instant::now() + q.batch_send_deadline.as_std() * 2 + Duration::from_secs(1);
+        // Wait for every shard to empty, so no series changes shard with samples unsent; reading
+        // the WAL pauses meanwhile, as Prometheus's resharding flushes its old shards. A receiver
+        // too slow to empty them within the flush deadline keeps the current count.
+        let until = Instant::now() + self.shared.flush_deadline;
         while self
             .shards
             .iter()

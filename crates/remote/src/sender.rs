@@ -67,7 +67,7 @@ impl RemoteWrite {
         for q in stop {
             let metrics = self.metrics.queue(&q.config().name, &q.config().url);
             let name = q.config().name.clone();
-            q.stop(self.flush_deadline).await;
+            q.stop().await;
             if !configs.iter().any(|c| c.name == name) {
                 self.storage.hold_wal(&name, None);
                 self.metrics.remove(&metrics);
@@ -83,6 +83,7 @@ impl RemoteWrite {
                 self.storage.clone(),
                 self.metrics.queue(&cfg.name, &cfg.url),
                 self.metadata.clone(),
+                self.flush_deadline,
                 tokio::runtime::Handle::current(),
             )?;
             keep.push((external_labels.clone(), q));
@@ -95,7 +96,7 @@ impl RemoteWrite {
     pub async fn stop(&self) {
         let queues: Vec<_> = self.queues.lock().await.drain(..).collect();
         for (_, q) in queues {
-            q.stop(self.flush_deadline).await;
+            q.stop().await;
         }
     }
 }

@@ -201,3 +201,64 @@ async fn a_request_refused_for_good_is_dropped_and_later_ones_still_go() {
         assert!(ts.windows(2).all(|w| w[0] < w[1]), "in order: {ts:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_gets_more_shards_and_still_every_sample_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::open(dir.path(), Options::default()).unwrap());
+    let (url, received) = receiver(Box::new(|_| StatusCode::NO_CONTENT)).await;
+    // Every request takes 40 ms: one shard sends at most 250 samples/s of 10-sample requests,
+    // while 400 samples/s come in.
+    let slow = Router::new().route(
+        "/write",
+        post(move |body: Bytes| {
+            let url = url.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                let r = reqwest::Client::new().post(url).body(body).send().await;
+                r.map_or(StatusCode::BAD_GATEWAY, |r| r.status())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/write", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let yaml = format!(
+        "remote_write:\n  - url: {slow_url}\n    name: q\n    queue_config:\n      min_shards: 1\n      \
+         max_shards: 6\n      max_samples_per_send: 10\n      batch_send_deadline: 20ms\n"
+    );
+    let cfg = Config::parse(&yaml, Path::new("/cfg/prometheus.yml")).unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let remote = RemoteWrite::new(
+        storage.clone(),
+        RemoteMetrics::register(&mut registry),
+        Duration::from_secs(30),
+        None,
+    );
+    remote
+        .apply_config(&cfg.remote_write, &cfg.global.external_labels)
+        .await
+        .unwrap();
+    // 40 samples every 100 ms for 14 s: one shard falls behind, and the check at 10 s empties it
+    // (≈6 s) and reshards.
+    for k in 0..140 {
+        append(&storage, 1 + k, 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(&received, 40 * 140, Duration::from_secs(40)).await;
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    remote.stop().await;
+    let shards: f64 = text
+        .lines()
+        .find(|l| l.starts_with("prometheus_remote_storage_shards{"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(shards > 1.0, "resharded: {shards}\n{text}");
+    let series = received.series.lock().unwrap();
+    let want: Vec<i64> = (1..=140).map(|t| t * 1000).collect();
+    for (labels, ts) in series.iter() {
+        assert_eq!(ts, &want, "{labels}");
+    }
+}
