@@ -107,3 +107,19 @@ pub fn with_external_labels(
     }
     b.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use edgeprom_model::Labels;
+
+    #[test]
+    fn external_labels_fill_in_without_overriding() {
+        let series = Labels::from_pairs([("__name__", "up"), ("site", "own")]);
+        let external = Labels::from_pairs([("site", "edge-1"), ("region", "eu")]);
+        assert_eq!(
+            super::with_external_labels(&series, &external),
+            Labels::from_pairs([("__name__", "up"), ("region", "eu"), ("site", "own")])
+        );
+        assert_eq!(super::with_external_labels(&series, &Labels::new()), series);
+    }
+}
