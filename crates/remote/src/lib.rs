@@ -21,8 +21,9 @@
 //!   of a 1.0 receiver), switches to 1.0 for the rest of its life and resends the batch as 1.0
 //!   within the same call; [`RemoteWriteClient::message`] tells which protocol it speaks now.
 //! - **How it is received**: [`receive::handle`] decodes a request with its headers, appends it
-//!   through an [`edgeprom_model::Appendable`] in one commit with Prometheus's status codes, and
-//!   returns the response to give (status, `X-Prometheus-Remote-Write-*-Written` headers, body).
+//!   through an [`edgeprom_model::Appendable`] in one commit with Prometheus's status codes (and
+//!   exemplars to a [`receive::ExemplarSink`]), and returns the response to give (status,
+//!   `X-Prometheus-Remote-Write-*-Written` headers, body).
 //!
 //! ```no_run
 //! # async fn demo(cfg: &edgeprom_config::RemoteWriteConfig) -> Result<(), Box<dyn std::error::Error>> {
