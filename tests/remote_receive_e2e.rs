@@ -278,6 +278,8 @@ async fn edgeprom_receives_v1_and_v2() {
         .expect_err("out of order");
     assert!(!e.is_retryable(), "{e}");
     assert!(e.to_string().contains("out of order sample"), "{e}");
+    drop(ep);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A Prometheus server, killed on drop.
@@ -375,4 +377,6 @@ async fn prometheus_2_accepts_our_v1_and_makes_v2_fall_back() {
         bits(&range(&prom.base, "v2", t0).await),
         bits(&expected(&b, t0))
     );
+    drop(prom);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -592,3 +592,56 @@ async fn remote_write_receiver_is_off_unless_enabled() {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
     assert_eq!(h[header::CONTENT_TYPE], "text/plain; charset=utf-8");
 }
+
+#[tokio::test]
+async fn received_exemplars_join_the_exemplar_ring() {
+    use edgeprom_remote::{
+        BatchExemplar, BatchSeries, Encoder, RemoteWriteMessage, WriteBatch, content_type,
+    };
+    let base = fixture(ApiOptions {
+        enable_remote_write_receiver: true,
+        ..ApiOptions::default()
+    });
+    let ring = Arc::new(edgeprom_scrape::ExemplarStorage::new(100));
+    let api = Api::new(
+        base.api.storage.clone(),
+        None,
+        ApiOptions {
+            enable_remote_write_receiver: true,
+            ..ApiOptions::default()
+        },
+    )
+    .with_exemplar_storage(ring);
+    let f = Fixture {
+        _dir: base._dir,
+        api: Arc::new(api),
+    };
+    let batch = WriteBatch {
+        series: vec![BatchSeries {
+            labels: Labels::from_pairs([("__name__", "pushed_total"), ("site", "edge-1")]),
+            wire_labels: None,
+            samples: vec![edgeprom_model::Sample { t: 30_000, v: 3.0 }],
+            exemplars: vec![BatchExemplar {
+                labels: Labels::from_pairs([("trace_id", "4bf92f35")]),
+                value: 0.25,
+                timestamp: 29_500,
+            }],
+            metadata: None,
+        }],
+        metadata: vec![],
+    };
+    let v2 = RemoteWriteMessage::V2;
+    let body = Encoder::new().encode(&batch, v2).expect("encode").to_vec();
+    let (s, h, text) = post_write(&f, content_type(v2), body).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(h["x-prometheus-remote-write-exemplars-written"], "1");
+    let (s, v) = get_json(
+        &f,
+        "/api/v1/query_exemplars?query=pushed_total&start=0&end=60",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ex = &v["data"][0]["exemplars"][0];
+    assert_eq!(ex["labels"]["trace_id"], "4bf92f35", "{v}");
+    assert_eq!(ex["value"], "0.25", "{v}");
+}

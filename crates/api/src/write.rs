@@ -1,7 +1,8 @@
 //! `POST /api/v1/write`: the Remote-Write 1.0 / 2.0 receiver, answered only with
 //! `--web.enable-remote-write-receiver` (404 with Prometheus's message otherwise). Decoding,
 //! status codes and commit semantics are `edgeprom_remote::receive`'s; answers are plain text like
-//! Prometheus's (Go's `http.Error`).
+//! Prometheus's (Go's `http.Error`). With `--enable-feature=exemplar-storage`, received exemplars
+//! join the scraped ones in the in-memory ring.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,6 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edgeprom_remote::receive;
+use edgeprom_scrape::ExemplarStorage;
+use edgeprom_scrape::exemplars::{Exemplar, ExemplarError};
 
 use crate::Api;
 
@@ -20,6 +23,35 @@ const MAX_DECOMPRESSED_BYTES: usize = receive::DEFAULT_MAX_DECOMPRESSED_BYTES;
 /// Largest request body read: the compressed form of the largest decompressed request (snappy
 /// can grow incompressible data slightly). Larger bodies are answered 413 by axum.
 pub(crate) const MAX_BODY_BYTES: usize = MAX_DECOMPRESSED_BYTES + MAX_DECOMPRESSED_BYTES / 6 + 32;
+
+/// The in-memory exemplar ring (`--enable-feature=exemplar-storage`) as the receiver's sink; its
+/// lock is taken at the first exemplar and held until the request is done.
+struct Ring<'a> {
+    store: &'a ExemplarStorage,
+    writer: Option<edgeprom_scrape::exemplars::ExemplarWriter<'a>>,
+}
+
+impl receive::ExemplarSink for Ring<'_> {
+    fn add(
+        &mut self,
+        series: &edgeprom_model::Labels,
+        e: &edgeprom_remote::BatchExemplar,
+    ) -> Result<(), receive::ExemplarRefusal> {
+        let store = self.store;
+        let writer = self.writer.get_or_insert_with(|| store.writer());
+        let exemplar = Exemplar {
+            labels: e.labels.clone(),
+            value: e.value,
+            ts: e.timestamp,
+            has_ts: true,
+        };
+        match writer.add(series, &exemplar) {
+            Ok(_) => Ok(()),
+            Err(ExemplarError::OutOfOrder) => Err(receive::ExemplarRefusal::OutOfOrder),
+            Err(other) => Err(receive::ExemplarRefusal::Other(other.to_string())),
+        }
+    }
+}
 
 fn text(status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
@@ -56,12 +88,18 @@ pub(crate) async fn handler(
     let content_type = get(header::CONTENT_TYPE);
     let content_encoding = get(header::CONTENT_ENCODING);
     let storage = api.storage.clone();
+    let exemplars = api.exemplars.clone();
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let answer = tokio::task::spawn_blocking(move || {
+        let mut ring = exemplars.as_deref().map(|store| Ring {
+            store,
+            writer: None,
+        });
         receive::handle(
             storage.as_ref(),
+            ring.as_mut().map(|r| r as &mut dyn receive::ExemplarSink),
             content_type.as_deref(),
             content_encoding.as_deref(),
             &body,

@@ -30,8 +30,8 @@ pub struct WriteStats {
     /// Whether the receiver sent at least one of the headers. When it sent none to a 1.0
     /// request, the counts are those of the batch (a 1.0 receiver answering 2xx wrote it all).
     pub confirmed: bool,
-    /// Size of the request body sent (snappy-compressed), for `prometheus_remote_storage_bytes_total`.
-    pub bytes: u64,
+    /// Size of the (compressed) request body sent, for `prometheus_remote_storage_bytes_total`.
+    pub request_bytes: u64,
 }
 
 /// Why an attempt failed. [`SendError::is_retryable`] decides between backing off and dropping.
@@ -210,7 +210,7 @@ impl RemoteWriteClient {
         message: RemoteWriteMessage,
     ) -> Result<WriteStats, SendError> {
         let body = self.encode(batch, message)?;
-        let bytes = body.len() as u64;
+        let request_bytes = body.len() as u64;
         let mut req = self
             .http
             .post(self.url.clone())
@@ -229,7 +229,7 @@ impl RemoteWriteClient {
         })?;
         let status = resp.status();
         let mut stats = written_stats(resp.headers());
-        stats.bytes = bytes;
+        stats.request_bytes = request_bytes;
         if status.is_success() {
             if !stats.confirmed && message == RemoteWriteMessage::V1 {
                 stats.samples = batch.sample_count() as u64;

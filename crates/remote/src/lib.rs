@@ -21,8 +21,9 @@
 //!   of a 1.0 receiver), switches to 1.0 for the rest of its life and resends the batch as 1.0
 //!   within the same call; [`RemoteWriteClient::message`] tells which protocol it speaks now.
 //! - **How it is received**: [`receive::handle`] decodes a request with its headers, appends it
-//!   through an [`edgeprom_model::Appendable`] in one commit with Prometheus's status codes, and
-//!   returns the response to give (status, `X-Prometheus-Remote-Write-*-Written` headers, body).
+//!   through an [`edgeprom_model::Appendable`] in one commit with Prometheus's status codes (and
+//!   exemplars to a [`receive::ExemplarSink`]), and returns the response to give (status,
+//!   `X-Prometheus-Remote-Write-*-Written` headers, body).
 //!
 //! ```no_run
 //! # async fn demo(cfg: &edgeprom_config::RemoteWriteConfig) -> Result<(), Box<dyn std::error::Error>> {
@@ -113,4 +114,20 @@ pub fn with_external_labels(
         }
     }
     b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use edgeprom_model::Labels;
+
+    #[test]
+    fn external_labels_fill_in_without_overriding() {
+        let series = Labels::from_pairs([("__name__", "up"), ("site", "own")]);
+        let external = Labels::from_pairs([("site", "edge-1"), ("region", "eu")]);
+        assert_eq!(
+            super::with_external_labels(&series, &external),
+            Labels::from_pairs([("__name__", "up"), ("region", "eu"), ("site", "own")])
+        );
+        assert_eq!(super::with_external_labels(&series, &Labels::new()), series);
+    }
 }

@@ -846,7 +846,7 @@ async fn send(
             Ok(stats) => {
                 m.batch_duration.observe(took.as_secs_f64());
                 m.samples.inc_by(n as u64);
-                m.bytes.inc_by(stats.bytes);
+                m.bytes.inc_by(stats.request_bytes);
                 let secs = highest as f64 / 1000.0;
                 if secs > m.highest_sent.get() {
                     m.highest_sent.set(secs);

@@ -16,21 +16,38 @@
 //! 1.0 series with invalid label sets (no metric name, empty or repeated names) are skipped
 //! silently, as Prometheus does. Every response carries the three
 //! `X-Prometheus-Remote-Write-*-Written` headers (Prometheus sets them for both versions).
-//! Exemplars and metadata are accepted and not stored: edgeprom's `Appendable` seam carries
-//! float samples only, so `-Exemplars-Written` is 0. Error bodies are plain text, one line per
-//! problem, like Go's `http.Error`.
+//! Exemplars go to an [`ExemplarSink`] when one is given (edgeprom's in-memory exemplar ring with
+//! `--enable-feature=exemplar-storage`), after the samples have committed; an out-of-order
+//! exemplar makes a 2.0 answer a 400, other refusals are ignored, as in Prometheus. Metadata is
+//! accepted and not stored. Error bodies are plain text, one line per problem, like Go's
+//! `http.Error`.
 
-use edgeprom_model::{AppendError, Appendable, SeriesRef};
+use edgeprom_model::{AppendError, Appendable, Labels, SeriesRef};
 use reqwest::StatusCode;
 
 use crate::RemoteWriteMessage;
-use crate::codec::{DecodeError, Decoded, decode};
+use crate::codec::{BatchExemplar, DecodeError, Decoded, decode};
 
 /// Default bound on a request's decompressed size: 32 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 << 20;
 
 /// How far ahead of the receiver's clock a sample may be (Prometheus's `maxAheadTime`).
 const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
+/// Why an [`ExemplarSink`] did not store an exemplar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExemplarRefusal {
+    /// Older than the series' newest exemplar (a 400 in 2.0).
+    OutOfOrder,
+    /// Any other reason (too long, storage disabled): ignored, as Prometheus ignores them.
+    Other(String),
+}
+
+/// Where received exemplars are stored.
+pub trait ExemplarSink {
+    /// Stores `exemplar` of the series `series` (`Ok` also for a repeat of the newest one).
+    fn add(&mut self, series: &Labels, exemplar: &BatchExemplar) -> Result<(), ExemplarRefusal>;
+}
 
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +95,7 @@ pub struct Written {
     pub samples: u64,
     /// Histogram samples committed (always 0: not supported).
     pub histograms: u64,
-    /// Exemplars stored (always 0: not stored).
+    /// Exemplars stored (0 without an [`ExemplarSink`]).
     pub exemplars: u64,
 }
 
@@ -111,10 +128,12 @@ pub fn message_of(content_type: Option<&str>) -> Result<RemoteWriteMessage, Stri
 }
 
 /// Handles one write request: checks the headers, decodes at most `max_decompressed` bytes,
-/// and appends through `appendable` in one commit. Blocking (the commit writes the WAL): call it
-/// off the async runtime. `now_ms` is the receiver's clock, for the 10-minute future bound.
+/// appends through `appendable` in one commit, then hands exemplars to `exemplars` if given.
+/// Blocking (the commit writes the WAL): call it off the async runtime. `now_ms` is the
+/// receiver's clock, for the 10-minute future bound.
 pub fn handle(
     appendable: &dyn Appendable,
+    exemplars: Option<&mut dyn ExemplarSink>,
     content_type: Option<&str>,
     content_encoding: Option<&str>,
     body: &[u8],
@@ -144,11 +163,12 @@ pub fn handle(
         }
         Err(e) => return Response::error(StatusCode::BAD_REQUEST, e, none),
     };
-    append(appendable, message, decoded, now_ms)
+    append(appendable, exemplars, message, decoded, now_ms)
 }
 
 fn append(
     appendable: &dyn Appendable,
+    exemplars: Option<&mut dyn ExemplarSink>,
     message: RemoteWriteMessage,
     decoded: Decoded,
     now_ms: i64,
@@ -222,6 +242,20 @@ fn append(
     }
     if let Err(e) = app.commit() {
         return Response::error(StatusCode::INTERNAL_SERVER_ERROR, e, none_written());
+    }
+    if let Some(sink) = exemplars {
+        for series in &decoded.batch.series {
+            for e in &series.exemplars {
+                match sink.add(&series.labels, e) {
+                    Ok(()) => written.exemplars += 1,
+                    Err(ExemplarRefusal::OutOfOrder) if v2 => problems.push(format!(
+                        "out of order exemplar for series {}",
+                        series.labels
+                    )),
+                    Err(_) => {}
+                }
+            }
+        }
     }
     if problems.is_empty() {
         Response {

@@ -148,6 +148,7 @@ async fn v1_request_has_the_specs_headers_auth_and_body() {
 
         let seen = rx.seen();
         let (h, body) = &seen[0];
+        assert_eq!(stats.request_bytes, body.len() as u64);
         assert_eq!(header(h, "content-type"), "application/x-protobuf");
         assert_eq!(header(h, "content-encoding"), "snappy");
         assert_eq!(header(h, "x-prometheus-remote-write-version"), "0.1.0");

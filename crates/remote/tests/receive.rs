@@ -94,7 +94,15 @@ fn body(batch: &WriteBatch, m: RemoteWriteMessage) -> Vec<u8> {
 }
 
 fn post(mem: &Memory, ct: Option<&str>, enc: Option<&str>, body: &[u8]) -> receive::Response {
-    receive::handle(mem, ct, enc, body, DEFAULT_MAX_DECOMPRESSED_BYTES, NOW)
+    receive::handle(
+        mem,
+        None,
+        ct,
+        enc,
+        body,
+        DEFAULT_MAX_DECOMPRESSED_BYTES,
+        NOW,
+    )
 }
 
 fn written(r: &receive::Response) -> String {
@@ -264,7 +272,7 @@ fn bad_requests_get_prometheus_status_codes() {
     let huge = snap::raw::Encoder::new()
         .compress_vec(&vec![0u8; 2048])
         .expect("compress");
-    let r = receive::handle(&mem, None, None, &huge, 1024, NOW);
+    let r = receive::handle(&mem, None, None, None, &huge, 1024, NOW);
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     assert!(mem.samples("a").is_empty());
 }
@@ -313,4 +321,65 @@ fn native_histograms_are_refused_and_the_floats_kept() {
     assert_eq!(written(&r), "1");
     assert_eq!(r.headers()[1].1, "0");
     assert_eq!(mem.samples("f"), [(NOW, 2.0)]);
+}
+
+/// Keeps exemplars per series, refusing one older than the series' newest.
+#[derive(Default)]
+struct Ring(BTreeMap<Labels, Vec<(i64, f64)>>);
+
+impl receive::ExemplarSink for Ring {
+    fn add(
+        &mut self,
+        series: &Labels,
+        e: &edgeprom_remote::BatchExemplar,
+    ) -> Result<(), receive::ExemplarRefusal> {
+        let list = self.0.entry(series.clone()).or_default();
+        if list.last().is_some_and(|&(t, _)| e.timestamp < t) {
+            return Err(receive::ExemplarRefusal::OutOfOrder);
+        }
+        list.push((e.timestamp, e.value));
+        Ok(())
+    }
+}
+
+#[test]
+fn exemplars_go_to_the_sink_after_the_commit() {
+    let ex = |t, v| edgeprom_remote::BatchExemplar {
+        labels: Labels::from_pairs([("trace_id", "abc")]),
+        value: v,
+        timestamp: t,
+    };
+    let mut s = series("a", &[(NOW, 1.0)]);
+    s.exemplars = vec![ex(NOW, 0.5), ex(NOW - 1, 0.25)];
+    let b = WriteBatch {
+        series: vec![s],
+        metadata: vec![],
+    };
+    for (m, status, stored) in [
+        (RemoteWriteMessage::V1, StatusCode::NO_CONTENT, "1"),
+        (RemoteWriteMessage::V2, StatusCode::BAD_REQUEST, "1"),
+    ] {
+        let mem = Memory::default();
+        let mut ring = Ring::default();
+        let r = receive::handle(
+            &mem,
+            Some(&mut ring),
+            Some(content_type(m)),
+            Some("snappy"),
+            &body(&b, m),
+            DEFAULT_MAX_DECOMPRESSED_BYTES,
+            NOW,
+        );
+        assert_eq!(r.status, status, "{m}: {}", r.body);
+        assert_eq!(r.headers()[2].1, stored, "{m}");
+        assert_eq!(ring.0.values().next().map(Vec::len), Some(1), "{m}");
+        if m == RemoteWriteMessage::V2 {
+            assert!(
+                r.body
+                    .contains("out of order exemplar for series a{job=\"edge\"}"),
+                "{}",
+                r.body
+            );
+        }
+    }
 }
