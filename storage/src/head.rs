@@ -740,7 +740,7 @@ impl HeadAppender<'_> {
         hash: u32,
         series: Arc<Mutex<MemSeries>>,
         verify: bool,
-        labels: &Labels,
+        labels: Option<&Labels>,
         t: i64,
         v: f64,
     ) -> Option<Result<SeriesRef, AppendError>> {
@@ -748,7 +748,13 @@ impl HeadAppender<'_> {
         if verify && guard.hash32 != hash {
             return None;
         }
-        if !guard.logged && self.unlogged.insert(r) {
+        if !guard.logged && !self.unlogged.contains(&r) {
+            // The series' WAL record is still to be written (a batch that created it failed):
+            // that needs its labels.
+            let Some(labels) = labels else {
+                return Some(Err(AppendError::NeedLabels));
+            };
+            self.unlogged.insert(r);
             self.new_series.push(SeriesRecord {
                 r: u64::from(r),
                 labels: labels.clone(),
@@ -808,7 +814,7 @@ impl Appender for HeadAppender<'_> {
         if let Some(h) = hint {
             let (r, hash) = (h.0 as u32, (h.0 >> 32) as u32);
             if let Some(series) = head.get(r)
-                && let Some(result) = self.append_to(r, hash, series, true, labels, t, v)
+                && let Some(result) = self.append_to(r, hash, series, true, Some(labels), t, v)
             {
                 return result;
             }
@@ -817,8 +823,17 @@ impl Appender for HeadAppender<'_> {
         let series = head
             .get(r)
             .ok_or_else(|| AppendError::Storage("series vanished".into()))?;
-        self.append_to(r, hash, series, false, labels, t, v)
+        self.append_to(r, hash, series, false, Some(labels), t, v)
             .unwrap_or_else(|| Err(AppendError::Storage("series changed under append".into())))
+    }
+
+    fn append_ref(&mut self, hint: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
+        let (r, hash) = (hint.0 as u32, (hint.0 >> 32) as u32);
+        let series = self.head.get(r).ok_or(AppendError::NeedLabels)?;
+        match self.append_to(r, hash, series, true, None, t, v) {
+            Some(result) => result.map(|_| ()),
+            None => Err(AppendError::NeedLabels),
+        }
     }
 
     fn commit(self: Box<Self>) -> Result<(), AppendError> {

@@ -497,3 +497,39 @@ fn a_wal_reader_hold_keeps_its_segments_until_released_or_over_the_limit() {
     while let TailStep::Commit(_) = tail.next_commit(RecordKinds::ALL, &mut out).unwrap() {}
     assert!(tail.skipped().0 > 0);
 }
+
+#[test]
+fn append_ref_takes_a_known_ref_alone_and_asks_for_labels_otherwise() {
+    let d = dir("append-ref");
+    let s = Storage::open(&d, options()).unwrap();
+    let (a, b) = (up("a"), up("b"));
+    let mut app = s.appender();
+    let ra = app.append(None, &a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    // `b` is created by a batch that is rolled back (its definition is still logged).
+    let mut app = s.appender();
+    let rb = app.append(None, &b, 1000, 1.0).unwrap();
+    app.rollback();
+
+    let mut app = s.appender();
+    app.append_ref(ra, 2000, 2.0).unwrap();
+    assert!(matches!(
+        app.append_ref(ra, 1500, 9.0),
+        Err(AppendError::OutOfOrder)
+    ));
+    app.append_ref(rb, 2000, 2.0).unwrap();
+    assert!(matches!(
+        app.append_ref(SeriesRef(u64::from(u32::MAX)), 2000, 2.0),
+        Err(AppendError::NeedLabels)
+    ));
+    // A ref whose label hash does not match its series is not trusted either.
+    assert!(matches!(
+        app.append_ref(SeriesRef(ra.0 ^ (1 << 40)), 2000, 2.0),
+        Err(AppendError::NeedLabels)
+    ));
+    app.commit().unwrap();
+    drop(s);
+    let s = Storage::open(&d, options()).unwrap();
+    assert_eq!(all(&s, &a), [(1000, 1.0), (2000, 2.0)]);
+    assert_eq!(all(&s, &b), [(2000, 2.0)]);
+}

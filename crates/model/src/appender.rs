@@ -24,6 +24,10 @@ pub enum AppendError {
     /// The storage engine could not persist the batch; nothing of it was kept.
     #[error("storage: {0}")]
     Storage(String),
+    /// [`Appender::append_ref`] cannot use the ref alone (the series is gone, or its definition
+    /// is not durable yet): append by labels instead.
+    #[error("series ref needs its labels")]
+    NeedLabels,
 }
 
 impl AppendError {
@@ -49,6 +53,15 @@ pub trait Appender: Send {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
+
+    /// Adds one sample to the series `r` names, a ref returned by an earlier
+    /// [`Appender::append`], without its labels: a scrape cache then keeps refs, not label sets.
+    /// [`AppendError::NeedLabels`] means the ref cannot be used alone and the caller appends by
+    /// labels; other errors are as for `append`. The default asks for labels every time.
+    fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
+        let _ = (r, t, v);
+        Err(AppendError::NeedLabels)
+    }
 
     /// Makes the whole batch visible, durably as far as the engine promises.
     fn commit(self: Box<Self>) -> Result<(), AppendError>;

@@ -64,10 +64,14 @@ pub(crate) struct StopHandle {
     pub mark_stale: Arc<AtomicBool>,
 }
 
-/// A cached series: the exposition text's final labels (after target labels and metric relabelling)
-/// and the storage ref, so a steady-state scrape neither builds labels nor looks them up.
+/// A cached series: the storage ref of the exposition text's series (after target labels and
+/// metric relabelling), so a steady-state scrape neither builds labels nor looks them up. The
+/// final labels are kept only until the engine has given a ref: a label set per series would
+/// cost more memory than the engine's whole series.
 struct CacheEntry {
-    /// `None` when metric relabelling dropped the series.
+    /// Metric relabelling dropped the series.
+    dropped: bool,
+    /// The final labels, until `sref` is known.
     labels: Option<Labels>,
     sref: Option<SeriesRef>,
     /// The sample carried its own timestamp: no stale marker is written for it (Prometheus's rule).
@@ -81,6 +85,8 @@ struct CacheEntry {
 /// An exemplar as last exposed, keyed by its label text so that a repeat builds no labels.
 struct CachedExemplar {
     raw_labels: Box<str>,
+    /// The series' final labels, the exemplar ring's key.
+    series: Labels,
     exemplar: Exemplar,
 }
 
@@ -491,6 +497,7 @@ impl ScrapeLoop {
                     let labels = self.sample_labels(s.to_labels(), &cfg)?;
                     let i = self.cache.entries.len();
                     self.cache.entries.push(CacheEntry {
+                        dropped: labels.is_none(),
                         labels,
                         sref: None,
                         explicit_ts: false,
@@ -501,13 +508,20 @@ impl ScrapeLoop {
                     i
                 }
             };
-            let entry = &mut self.cache.entries[idx];
-            if entry.labels.is_none() {
+            if self.cache.entries[idx].dropped {
                 continue;
             }
+            // The exemplar ring keys exemplars by the series' labels, which the cache keeps only
+            // for series that carry exemplars: built when the series' exemplar changes.
+            let exemplar = s.exemplar().filter(|_| keep_exemplars);
+            let new_exemplar_series = match (&exemplar, &self.cache.entries[idx].exemplar) {
+                (Some(_), None) => self.sample_labels(s.to_labels(), &cfg)?,
+                _ => None,
+            };
+            let entry = &mut self.cache.entries[idx];
             entry.explicit_ts = s.timestamp_ms().is_some() && cfg.honor_timestamps;
             self.staged.push((idx, ts, s.value()));
-            if keep_exemplars && let Some(e) = s.exemplar() {
+            if let Some(e) = exemplar {
                 // Prometheus gives an exemplar without its own timestamp the sample's.
                 let (ets, has_ts) = match e.timestamp_ms() {
                     Some(ets) => (ets, true),
@@ -520,20 +534,26 @@ impl ScrapeLoop {
                         c.exemplar.has_ts = has_ts;
                         c
                     }
-                    slot => slot.insert(Box::new(CachedExemplar {
-                        raw_labels: Box::from(e.raw_labels()),
-                        exemplar: Exemplar {
-                            labels: Labels::from_pairs(e.labels()),
-                            value: e.value(),
-                            ts: ets,
-                            has_ts,
-                        },
-                    })),
+                    slot => {
+                        let series = slot
+                            .take()
+                            .map(|c| c.series)
+                            .or(new_exemplar_series)
+                            .unwrap_or_default();
+                        slot.insert(Box::new(CachedExemplar {
+                            raw_labels: Box::from(e.raw_labels()),
+                            series,
+                            exemplar: Exemplar {
+                                labels: Labels::from_pairs(e.labels()),
+                                value: e.value(),
+                                ts: ets,
+                                has_ts,
+                            },
+                        }))
+                    }
                 };
-                if let Some(labels) = &entry.labels {
-                    self.staged_exemplars
-                        .push((labels.clone(), cached.exemplar.clone()));
-                }
+                self.staged_exemplars
+                    .push((cached.series.clone(), cached.exemplar.clone()));
             }
         }
         stats.post_relabel = self.staged.len();
@@ -544,19 +564,24 @@ impl ScrapeLoop {
             });
         }
 
+        let mut need_labels = Vec::new();
         for &(idx, ts, v) in &self.staged {
             let entry = &mut self.cache.entries[idx];
-            let Some(labels) = &entry.labels else {
-                continue;
+            let result = match (entry.sref, &entry.labels) {
+                (Some(r), _) => app.append_ref(r, ts, v).map(|()| r),
+                (None, Some(labels)) => {
+                    stats.series_added += 1;
+                    app.append(None, labels, ts, v)
+                }
+                (None, None) => Err(AppendError::NeedLabels),
             };
-            if entry.sref.is_none() {
-                stats.series_added += 1;
-            }
-            match app.append(entry.sref, labels, ts, v) {
+            match result {
                 Ok(r) => {
                     entry.sref = Some(r);
+                    entry.labels = None;
                     entry.seen = self.iter;
                 }
+                Err(AppendError::NeedLabels) => need_labels.push((idx, ts, v)),
                 Err(AppendError::OutOfOrder) => {
                     self.metrics.sample_out_of_order.inc();
                 }
@@ -571,12 +596,57 @@ impl ScrapeLoop {
             }
         }
 
+        if !need_labels.is_empty() {
+            self.append_with_labels(app, body, format, &cfg, &need_labels)?;
+        }
+
         // Series the last good scrape had and this one lacks get a stale marker now: entries seen
         // in this scrape carry the new iteration, so only the vanished ones match.
         self.append_stale_markers(app, t);
         self.alive_iter = self.iter;
         self.cache.compact(self.alive_iter);
         Ok(stats)
+    }
+
+    /// The rare path of a ref the engine cannot take alone (its series was removed, or a failed
+    /// batch left its definition unwritten): parses the body again for those series' labels and
+    /// appends by labels.
+    fn append_with_labels(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        format: Format,
+        cfg: &ScrapeConfig,
+        pending: &[(usize, i64, f64)],
+    ) -> Result<(), ScrapeError> {
+        let mut labels_of: HashMap<usize, Labels> = HashMap::with_capacity(pending.len());
+        let mut parser = Parser::new(body, format)?;
+        while let Some(entry) = parser.next()? {
+            let Entry::Series(s) = entry else { continue };
+            if let Some(&idx) = self.cache.index.get(s.raw())
+                && pending.iter().any(|p| p.0 == idx)
+                && !labels_of.contains_key(&idx)
+                && let Some(l) = self.sample_labels(s.to_labels(), cfg)?
+            {
+                labels_of.insert(idx, l);
+            }
+        }
+        for &(idx, ts, v) in pending {
+            let Some(labels) = labels_of.get(&idx) else {
+                continue;
+            };
+            let entry = &mut self.cache.entries[idx];
+            match app.append(None, labels, ts, v) {
+                Ok(r) => {
+                    entry.sref = Some(r);
+                    entry.seen = self.iter;
+                }
+                Err(AppendError::DuplicateSample) => entry.seen = self.iter,
+                Err(e) if e.is_per_sample() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Writes stale markers for the series alive after the last good scrape that have not been seen
@@ -592,9 +662,10 @@ impl ScrapeLoop {
             .iter()
             .filter(|e| e.seen == self.alive_iter && (track || !e.explicit_ts));
         for e in alive {
-            if let Some(labels) = &e.labels {
-                // Per-sample refusals (e.g. the series already has a newer sample) are expected.
-                let _ = app.append(e.sref, labels, t, stale_nan());
+            // Per-sample refusals (e.g. the series already has a newer sample) are expected, and
+            // a series whose ref the engine no longer knows needs no marker.
+            if let Some(r) = e.sref {
+                let _ = app.append_ref(r, t, stale_nan());
             }
         }
         self.alive_iter = 0;
@@ -876,6 +947,56 @@ mod tests {
         let mut v: Vec<(&str, &str)> = TARGET.to_vec();
         v.extend_from_slice(extra);
         v
+    }
+
+    /// An engine that never takes a ref alone (the trait's default `append_ref`).
+    struct LabelsOnly(Arc<Storage>);
+
+    struct LabelsOnlyAppender<'a>(Box<dyn Appender + 'a>);
+
+    impl Appender for LabelsOnlyAppender<'_> {
+        fn append(
+            &mut self,
+            hint: Option<SeriesRef>,
+            labels: &Labels,
+            t: i64,
+            v: f64,
+        ) -> Result<SeriesRef, AppendError> {
+            self.0.append(hint, labels, t, v)
+        }
+
+        fn commit(self: Box<Self>) -> Result<(), AppendError> {
+            self.0.commit()
+        }
+
+        fn rollback(self: Box<Self>) {
+            self.0.rollback()
+        }
+    }
+
+    impl Appendable for LabelsOnly {
+        fn appender(&self) -> Box<dyn Appender + '_> {
+            Box::new(LabelsOnlyAppender(self.0.appender()))
+        }
+    }
+
+    #[test]
+    fn a_ref_the_engine_cannot_take_alone_is_appended_by_labels_parsed_again() {
+        let mut f = fixture("");
+        f.sl.storage = Arc::new(LabelsOnly(f.storage.clone()));
+        f.scrape("a 1\nb{x=\"y\"} 2\n", 1000).expect("scrape");
+        // Steady state: every cached ref is refused, so the body is parsed again for labels.
+        f.scrape("a 3\nb{x=\"y\"} 4\n", 2000).expect("scrape");
+        f.scrape("b{x=\"y\"} 6\n", 3000).expect("scrape");
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "a")])),
+            [(1000, "1".into()), (2000, "3".into())],
+            "a stale marker needs a ref the engine takes; without one none is written"
+        );
+        assert_eq!(
+            f.values(&with_target(&[("__name__", "b"), ("x", "y")])),
+            [(1000, "2".into()), (2000, "4".into()), (3000, "6".into())]
+        );
     }
 
     #[test]
