@@ -318,7 +318,15 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
-    let mut router = web_urls.mount(routes(app.clone()).merge(edgeprom_api::router(api)));
+    let ui = edgeprom_web::router(edgeprom_web::WebOptions {
+        route_prefix: web_urls.route_prefix.clone(),
+        dashboards_dir: flags.dashboards_dir.clone(),
+    });
+    let mut router = web_urls.mount(
+        routes(app.clone())
+            .merge(edgeprom_api::router(api))
+            .merge(ui),
+    );
     tracing::info!(external_url = %web_urls.external_url, route_prefix = %web_urls.route_prefix, "web");
     if let Some(web) = &web {
         if let Some(auth) = &web.auth {

@@ -1,0 +1,103 @@
+// Time-series charts on uPlot (vendored, global `uPlot`), styled for the dark theme.
+
+import {formatUnit, PALETTE} from './format.js';
+
+// Aligns Prometheus matrix series on one time axis: [xs (seconds), ys per series]. Points
+// missing from a series become null, drawn as gaps.
+export function align(series) {
+  const times = new Set();
+  for (const s of series) for (const [t] of s.values) times.add(t);
+  const xs = [...times].sort((a, b) => a - b);
+  const index = new Map(xs.map((t, i) => [t, i]));
+  const ys = series.map((s) => {
+    const y = new Array(xs.length).fill(null);
+    for (const [t, v] of s.values) y[index.get(t)] = parseFloat(v);
+    return y;
+  });
+  return [xs, ...ys];
+}
+
+function alpha(hex, a) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
+}
+
+// Draws `series` ([{name, values: [[t, "v"]…], color?}]) into `el`, sized to `el` (legend
+// included) and following its size.
+// opts: unit, decimals, min, max, legend (bool), fillOpacity (0–100), lineWidth, bars, stack,
+// height (a fixed plot height; the legend then adds to it), xRange ([from, to] in seconds).
+export function chart(el, series, opts = {}) {
+  const data = align(series);
+  if (opts.stack) {
+    // Grafana's "normal" stacking: each series drawn on top of the sum of those before it.
+    for (let i = 2; i < data.length; i++) {
+      data[i] = data[i].map((v, j) => (v === null ? null : v + (data[i - 1][j] ?? 0)));
+    }
+  }
+  const fmt = (v) => (v === null || v === undefined ? '–' : formatUnit(v, opts.unit, opts.decimals));
+  const width = Math.max(el.clientWidth, 100);
+  const axisColor = '#9fa7b3';
+  const grid = {stroke: 'rgba(255,255,255,0.08)', width: 1};
+  const u = new uPlot({
+    width,
+    height: opts.height || Math.max(el.clientHeight, 80),
+    series: [
+      {value: (self, t) => (t === null ? '' : new Date(t * 1000).toLocaleString())},
+      ...series.map((s, i) => {
+        const c = s.color || PALETTE[i % PALETTE.length];
+        return {
+          label: s.name,
+          stroke: c,
+          width: opts.lineWidth ?? 1,
+          fill: opts.fillOpacity ? alpha(c, opts.fillOpacity / 100) : undefined,
+          paths: opts.bars ? uPlot.paths.bars({size: [0.8, 50]}) : undefined,
+          points: {show: false},
+          value: (self, v) => fmt(v),
+        };
+      }),
+    ],
+    axes: [
+      {stroke: axisColor, grid, ticks: grid},
+      {
+        stroke: axisColor,
+        grid,
+        ticks: grid,
+        values: (self, splits) => splits.map(fmt),
+        // Wide enough for the longest tick label.
+        size: (self, values) => 16 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
+      },
+    ],
+    scales: {
+      // A dashboard shows its whole time range, data or not.
+      x: opts.xRange ? {time: true, range: () => opts.xRange} : {time: true},
+      y: {
+        range: (self, lo, hi) => {
+          const [a, b] = uPlot.rangeNum(lo ?? 0, hi ?? 1, 0.1, true);
+          return [opts.min ?? a, opts.max ?? b];
+        },
+      },
+    },
+    legend: {show: opts.legend !== false, live: true},
+    cursor: {points: {size: 5}},
+  }, data, el);
+  // With a fixed plot height the legend just follows; otherwise the box holds both, the
+  // legend scrolling within at most 40 % of it. Then follow the box's width (and height).
+  const fit = () => {
+    const w = Math.max(el.clientWidth, 100);
+    if (opts.height) return u.setSize({width: w, height: opts.height});
+    const legend = u.root.querySelector('.u-legend');
+    if (legend) legend.style.maxHeight = `${Math.floor(el.clientHeight * 0.4)}px`;
+    const lh = legend ? legend.offsetHeight : 0;
+    u.setSize({width: w, height: Math.max(el.clientHeight - lh - 4, 60)});
+  };
+  fit();
+  let seen = [el.clientWidth, el.clientHeight];
+  new ResizeObserver(() => {
+    const now = [el.clientWidth, el.clientHeight];
+    if (Math.abs(now[0] - seen[0]) > 2 || (!opts.height && Math.abs(now[1] - seen[1]) > 2)) {
+      seen = now;
+      fit();
+    }
+  }).observe(el);
+  return u;
+}
