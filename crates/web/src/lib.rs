@@ -24,7 +24,14 @@ use tower_http::compression::CompressionLayer;
 pub use dashboards::{Dashboard, Dashboards};
 
 /// The pages, by path below the route prefix.
-pub const PAGES: [&str; 5] = ["graph", "targets", "alerts", "rules", "status"];
+pub const PAGES: [&str; 6] = [
+    "graph",
+    "targets",
+    "alerts",
+    "rules",
+    "status",
+    "dashboards",
+];
 
 /// What the web UI needs from the binary.
 #[derive(Debug, Clone)]

@@ -83,3 +83,87 @@ async fn a_known_etag_answers_not_modified() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
 }
+
+#[test]
+fn the_platform_dashboards_are_embedded_with_unique_ids() {
+    let list = Dashboards::Embedded.load();
+    // 18 Prometheus dashboards and the Loki one, plain JSON and ConfigMaps.
+    assert_eq!(list.len(), 19);
+    let mut ids: Vec<&str> = list.iter().map(|d| d.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 19);
+    for d in list.iter() {
+        assert!(d.json.is_ok(), "{}: {:?}", d.source, d.json);
+    }
+    let cm = list
+        .iter()
+        .find(|d| d.source == "k8s/grafana-dynamo-dashboard-configmap.yaml[dynamo-dashboard.json]")
+        .expect("ConfigMap dashboard");
+    assert_eq!(
+        cm.id,
+        "k8s-grafana-dynamo-dashboard-configmap-dynamo-dashboard"
+    );
+}
+
+#[tokio::test]
+async fn a_dashboards_dir_is_read_on_every_request_and_errors_are_listed() {
+    let dir = std::env::temp_dir().join(format!("edgeprom-web-dash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("a.json"),
+        r#"{"title": "A", "panels": [{"type": "stat"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("sub/bad.json"), "{").unwrap();
+    std::fs::write(
+        dir.join("cm.yaml"),
+        "kind: ConfigMap\ndata:\n  b.json: |\n    {\"title\": \"B\"}\n  notes.txt: x\n",
+    )
+    .unwrap();
+    let ui = router(WebOptions {
+        route_prefix: "/".into(),
+        dashboards_dir: Some(dir.clone()),
+    });
+    let body = |r: axum::response::Response| async move {
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    };
+    let list = ui
+        .clone()
+        .oneshot(Request::get("/ui/dashboards").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&body(list).await).unwrap();
+    let titles: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["A", "B", "sub/bad.json"]);
+    assert_eq!(list[0]["panels"], 1);
+    assert!(list[2]["error"].is_string());
+    let b = ui
+        .clone()
+        .oneshot(
+            Request::get("/ui/dashboards/cm-b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.status(), StatusCode::OK);
+    assert!(body(b).await.contains("\"B\""));
+    std::fs::write(dir.join("c.json"), r#"{"title": "C"}"#).unwrap();
+    let c = ui
+        .oneshot(
+            Request::get("/ui/dashboards/c")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.status(), StatusCode::OK);
+    let _ = std::fs::remove_dir_all(dir);
+}

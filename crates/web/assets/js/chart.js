@@ -3,7 +3,7 @@
 import {formatUnit, PALETTE} from './format.js';
 
 // Aligns Prometheus matrix series on one time axis: [xs (seconds), ys per series]. Points
-// missing from a series become null, drawn as gaps.
+// missing from a series, NaN and ±Inf become null, drawn as gaps.
 export function align(series) {
   const times = new Set();
   for (const s of series) for (const [t] of s.values) times.add(t);
@@ -11,10 +11,22 @@ export function align(series) {
   const index = new Map(xs.map((t, i) => [t, i]));
   const ys = series.map((s) => {
     const y = new Array(xs.length).fill(null);
-    for (const [t, v] of s.values) y[index.get(t)] = parseFloat(v);
+    for (const [t, v] of s.values) {
+      const x = parseFloat(v);
+      y[index.get(t)] = Number.isFinite(x) ? x : null;
+    }
     return y;
   });
   return [xs, ...ys];
+}
+
+// Tick labels with as many decimals as it takes to tell them apart (at most 4 more).
+function ticks(splits, opts) {
+  let labels = splits.map((v) => formatUnit(v, opts.unit, opts.decimals));
+  for (let d = 1; d <= 4 && opts.decimals === undefined && new Set(labels).size < labels.length; d++) {
+    labels = splits.map((v) => formatUnit(v, opts.unit, d));
+  }
+  return labels;
 }
 
 function alpha(hex, a) {
@@ -62,7 +74,7 @@ export function chart(el, series, opts = {}) {
         stroke: axisColor,
         grid,
         ticks: grid,
-        values: (self, splits) => splits.map(fmt),
+        values: (self, splits) => ticks(splits, opts),
         // Wide enough for the longest tick label.
         size: (self, values) => 16 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
       },
