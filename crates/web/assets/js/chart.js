@@ -29,6 +29,34 @@ function ticks(splits, opts) {
   return labels;
 }
 
+// Without uPlot's legend (dashboard panels draw their own), hovering shows the time and the
+// values under the cursor, largest first, as Grafana's "all series" tooltip does.
+function tooltip(u, series, fmt) {
+  let tip = u.root.querySelector('.tip');
+  if (!tip) {
+    tip = document.createElement('div');
+    tip.className = 'tip';
+    u.over.append(tip);
+  }
+  const i = u.cursor.idx;
+  if (i === null || i === undefined) {
+    tip.hidden = true;
+    return;
+  }
+  const rows = series.map((s, k) => [s, u.data[k + 1][i]]).filter(([, v]) => v !== null)
+    .sort((a, b) => b[1] - a[1]).slice(0, 12);
+  tip.replaceChildren(new Date(u.data[0][i] * 1000).toLocaleString(), ...rows.map(([s, v]) => {
+    const row = document.createElement('div');
+    row.textContent = `${s.name}: ${fmt(v)}`;
+    row.style.borderLeft = `3px solid ${s.color || PALETTE[0]}`;
+    return row;
+  }));
+  tip.hidden = false;
+  const left = u.cursor.left;
+  tip.style.left = `${left > u.over.clientWidth / 2 ? left - tip.offsetWidth - 12 : left + 12}px`;
+  tip.style.top = `${Math.max(0, u.cursor.top - tip.offsetHeight / 2)}px`;
+}
+
 function alpha(hex, a) {
   const n = parseInt(hex.slice(1), 16);
   return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
@@ -76,7 +104,7 @@ export function chart(el, series, opts = {}) {
         ticks: grid,
         values: (self, splits) => ticks(splits, opts),
         // Wide enough for the longest tick label.
-        size: (self, values) => 16 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
+        size: (self, values) => 18 + 8 * Math.max(4, ...(values || []).map((v) => v.length)),
       },
     ],
     scales: {
@@ -91,6 +119,7 @@ export function chart(el, series, opts = {}) {
     },
     legend: {show: opts.legend !== false, live: true},
     cursor: {points: {size: 5}},
+    hooks: opts.legend === false ? {setCursor: [(self) => tooltip(self, series, fmt)]} : {},
   }, data, el);
   // With a fixed plot height the legend just follows; otherwise the box holds both, the
   // legend scrolling within at most 40 % of it. Then follow the box's width (and height).
@@ -104,12 +133,19 @@ export function chart(el, series, opts = {}) {
   };
   fit();
   let seen = [el.clientWidth, el.clientHeight];
-  new ResizeObserver(() => {
+  const observer = new ResizeObserver(() => {
     const now = [el.clientWidth, el.clientHeight];
     if (Math.abs(now[0] - seen[0]) > 2 || (!opts.height && Math.abs(now[1] - seen[1]) > 2)) {
       seen = now;
       fit();
     }
-  }).observe(el);
+  });
+  observer.observe(el);
+  // Destroying the chart (a panel redrawn on refresh) stops following the box too.
+  const destroy = u.destroy.bind(u);
+  u.destroy = () => {
+    observer.disconnect();
+    destroy();
+  };
   return u;
 }

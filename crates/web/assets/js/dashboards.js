@@ -133,6 +133,7 @@ class Dashboard {
     for (const r of this.dash.rows || []) {
       sections.push({row: {title: r.title, collapsed: r.collapse}, panels: (r.panels || []).map((p) => ({...p, gridPos: {w: (p.span || 12) * 2, h: Math.round((parseInt(r.height, 10) || 250) / 38)}}))});
     }
+    for (const p of this.panels) p.chart?.destroy();
     this.grid.replaceChildren();
     this.panels = [];
     for (const s of sections) {
@@ -193,8 +194,11 @@ class Dashboard {
     });
   }
 
-  async runPanel({panel, el, body}, fromMs, toMs) {
+  async runPanel(entry, fromMs, toMs) {
+    const {panel, el, body} = entry;
     const set = (state, ...content) => {
+      entry.chart?.destroy();
+      entry.chart = null;
       body.replaceChildren(...content);
       el.dataset.state = state;
     };
@@ -220,10 +224,11 @@ class Dashboard {
     if (errors.length) {
       return set('error', h('div', {class: 'panel-msg error'}, errors.map((f) => h('div', null, `${f.refId}: ${f.error}`))));
     }
-    body.replaceChildren();
+    set('loading');
     try {
       const stepMs = frames[0]?.timing.stepMs || g.SCRAPE_MS;
-      const {nodata} = render(body, panel, frames, {fromMs, toMs, stepMs});
+      const {nodata, chart} = render(body, panel, frames, {fromMs, toMs, stepMs});
+      entry.chart = chart;
       el.dataset.state = nodata ? 'nodata' : 'ok';
     } catch (e) {
       set('error', h('div', {class: 'panel-msg error'}, `rendering: ${e.message}`));

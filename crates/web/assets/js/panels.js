@@ -1,6 +1,6 @@
 // Renderers of the Grafana panel types the platform's dashboards use. Each takes the panel's
 // body element, the panel JSON and its query results ("frames": one per target, with the
-// Prometheus `data`), draws, and returns {nodata}. Query errors never reach a renderer: the
+// Prometheus `data`), draws, and returns {nodata, chart?} (a uPlot chart to destroy on redraw). Query errors never reach a renderer: the
 // dashboard shows them in place of the panel body.
 
 import {chart} from './chart.js';
@@ -129,13 +129,13 @@ function timeseries(body, panel, frames, ctx) {
   body.append(box);
   const leg = legend(panel, list, colors);
   if (leg) body.append(leg);
-  chart(box, list.map((s, i) => ({name: s.name, values: s.values, color: colors[i]})), {
+  const u = chart(box, list.map((s, i) => ({name: s.name, values: s.values, color: colors[i]})), {
     unit: d.unit, decimals: d.decimals, min: d.min, max: d.max, legend: false,
     fillOpacity: custom.fillOpacity, lineWidth: custom.lineWidth,
     bars: custom.drawStyle === 'bars', stack: custom.stacking?.mode === 'normal',
     xRange: [ctx.fromMs / 1000, ctx.toMs / 1000],
   });
-  return {nodata: false};
+  return {nodata: false, chart: u};
 }
 
 // One big number per series (reduced), colored by thresholds, with a sparkline.
@@ -159,6 +159,7 @@ function stat(body, panel, frames) {
     if (colorMode === 'background') el.style.background = c;
     wrap.append(el);
   });
+  fitText(wrap);
   return {nodata: false};
 }
 
@@ -206,7 +207,18 @@ function gauge(body, panel, frames) {
       h('div', {class: 'v', style: {color: c}}, shown.text),
       list.length > 1 ? h('div', {class: 'n'}, opts.displayName || s.name) : null));
   });
+  fitText(wrap);
   return {nodata: false};
+}
+
+// Sizes each big value to its box, as Grafana scales stat and gauge text.
+function fitText(wrap) {
+  for (const v of wrap.querySelectorAll('.v')) {
+    const box = v.parentElement;
+    const byWidth = box.clientWidth / (Math.max(v.textContent.length, 2) * 0.62);
+    const byHeight = box.clientHeight * (box.classList.contains('gauge') ? 0.2 : 0.45);
+    v.style.fontSize = `${Math.round(Math.min(Math.max(Math.min(byWidth, byHeight), 12), 64))}px`;
+  }
 }
 
 function arcs(v, min, max, c, steps, thresholds, markers) {
