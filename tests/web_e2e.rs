@@ -374,6 +374,7 @@ fn every_page_works_under_a_route_prefix_behind_basic_auth() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(get("/edge", true).headers()["location"], "/edge/graph");
+    assert_eq!(get("/edge/", true).headers()["location"], "/edge");
     let mut version = String::new();
     let versioned = regex::Regex::new(r"static/([0-9a-f]+)/").expect("regex");
     for page in [
@@ -432,6 +433,13 @@ fn every_page_works_under_a_route_prefix_behind_basic_auth() {
         num(&data, "panels") > 0 && num(&data, "panels-error") == 0,
         "{data:?}"
     );
+    // Auto-refresh: every 5 s of the browser's (virtual, 30 s) time the panels query again.
+    let (_, data) = ready_dom(
+        &bin,
+        &dir,
+        &format!("{base}/edge/dashboards?d=dynamo&refresh=5s"),
+    );
+    assert!(num(&data, "rounds") >= 3, "auto-refresh: {data:?}");
     let shots = screenshot_dir();
     chrome(
         &bin,

@@ -427,17 +427,20 @@ impl WebUrls {
     }
 
     /// Serves `router` under the route prefix; outside it only `GET /` answers, redirecting to
-    /// the prefix as Prometheus does.
+    /// the prefix as Prometheus does. The prefix with a trailing `/` (which nesting does not
+    /// match) redirects there too, so `http://host/prefix/` opens the UI.
     fn mount(&self, router: Router) -> Router {
         if self.route_prefix == "/" {
             return router;
         }
         let target = self.route_prefix.clone();
-        Router::new().nest(&self.route_prefix, router).route(
-            "/",
-            // Prometheus answers with 302 Found.
-            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, target)]) }),
-        )
+        // Prometheus answers with 302 Found.
+        let redirect =
+            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, target)]) });
+        Router::new()
+            .nest(&self.route_prefix, router)
+            .route("/", redirect.clone())
+            .route(&format!("{}/", self.route_prefix), redirect)
     }
 }
 

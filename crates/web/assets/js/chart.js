@@ -65,7 +65,8 @@ function alpha(hex, a) {
 // Draws `series` ([{name, values: [[t, "v"]…], color?}]) into `el`, sized to `el` (legend
 // included) and following its size.
 // opts: unit, decimals, min, max, legend (bool), fillOpacity (0–100), lineWidth, bars, stack,
-// height (a fixed plot height; the legend then adds to it), xRange ([from, to] in seconds).
+// height (a fixed plot height; the legend then adds to it), xRange ([from, to] in seconds),
+// onZoom(fromMs, toMs) (called for a drag-selected range instead of zooming the chart).
 export function chart(el, series, opts = {}) {
   const data = align(series);
   if (opts.stack) {
@@ -118,8 +119,19 @@ export function chart(el, series, opts = {}) {
       },
     },
     legend: {show: opts.legend !== false, live: true},
-    cursor: {points: {size: 5}},
-    hooks: opts.legend === false ? {setCursor: [(self) => tooltip(self, series, fmt)]} : {},
+    // With `onZoom` the drag goes to the caller instead of zooming this chart alone.
+    cursor: {points: {size: 5}, drag: {setScale: !opts.onZoom}},
+    hooks: {
+      ...(opts.legend === false ? {setCursor: [(self) => tooltip(self, series, fmt)]} : {}),
+      // A drag selects a time range: handed to `onZoom` (the dashboard's time range) when set.
+      ...(opts.onZoom ? {setSelect: [(self) => {
+        if (self.select.width < 5) return;
+        const from = self.posToVal(self.select.left, 'x');
+        const to = self.posToVal(self.select.left + self.select.width, 'x');
+        self.setSelect({left: 0, width: 0, top: 0, height: 0}, false);
+        opts.onZoom(Math.round(from * 1000), Math.round(to * 1000));
+      }]} : {}),
+    },
   }, data, el);
   // With a fixed plot height the legend just follows; otherwise the box holds both, the
   // legend scrolling within at most 40 % of it. Then follow the box's width (and height).

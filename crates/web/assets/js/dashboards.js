@@ -4,7 +4,8 @@
 // (from, to, refresh, var-<name>), so a link reproduces the view; `expand=1` opens collapsed
 // rows. When every panel has drawn, the body carries data-ready="1", data-panels,
 // data-panels-error, data-panels-nodata, data-panels-unsupported, data-render-ms
-// (performance.now(): since navigation start) and data-height (the page's full height).
+// (performance.now(): since navigation start), data-rounds (query rounds so far: auto-refresh
+// adds one each time) and data-height (the page's full height).
 
 import * as api from './api.js';
 import {h} from './dom.js';
@@ -61,12 +62,9 @@ class Dashboard {
   async start() {
     document.title = `${this.dash.title} – edgeprom`;
     this.varBox = h('div', {class: 'vars'});
-    const timeSel = h('select', {title: 'Time range', onchange: (e) => {
-      this.from = e.target.value;
-      this.to = 'now';
-      this.reload(true);
-    }}, [...new Set([this.from, ...RANGES])].map((r) => h('option', {value: r, selected: r === this.from},
-      r.startsWith('now-') ? `Last ${r.slice(4)}` : r)));
+    this.timeSel = h('select', {title: 'Time range (drag across a chart to zoom in)',
+      onchange: (e) => this.setRange(...e.target.value.split('|'))});
+    this.drawTimePicker();
     const refreshSel = h('select', {title: 'Auto-refresh', onchange: (e) => {
       this.refresh = e.target.value;
       this.schedule();
@@ -74,7 +72,7 @@ class Dashboard {
     }}, [...new Set([this.refresh, ...REFRESHES])].map((r) => h('option', {value: r, selected: r === this.refresh}, r === 'off' ? 'Refresh off' : `Every ${r}`)));
     this.main.append(h('div', {class: 'dash-head'},
       h('h1', null, this.dash.title || 'Dashboard'), this.varBox,
-      h('span', {class: 'spacer'}), timeSel,
+      h('span', {class: 'spacer'}), this.timeSel,
       h('button', {title: 'Refresh now', onclick: () => this.reload(false)}, '↻'), refreshSel));
     this.grid = h('div', {class: 'dash-body'});
     this.main.append(this.grid);
@@ -82,6 +80,22 @@ class Dashboard {
     this.layout();
     this.schedule();
     await this.runPanels();
+  }
+
+  // The presets, and the current range when it is not one (absolute after a zoom).
+  drawTimePicker() {
+    const label = (from, to) => (to === 'now' && from.startsWith('now-') ? `Last ${from.slice(4)}`
+      : `${isoMinute(g.parseTime(from, Date.now()))} to ${to === 'now' ? 'now' : isoMinute(g.parseTime(to, Date.now()))}`);
+    const current = this.to === 'now' && RANGES.includes(this.from) ? [] : [[this.from, this.to]];
+    this.timeSel.replaceChildren(...current.concat(RANGES.map((r) => [r, 'now'])).map(([from, to]) =>
+      h('option', {value: `${from}|${to}`, selected: from === this.from && to === this.to}, label(from, to))));
+  }
+
+  setRange(from, to) {
+    this.from = from;
+    this.to = to;
+    this.drawTimePicker();
+    this.reload(true);
   }
 
   // Resolves variables from index `from` on (those after a changed one may depend on it).
@@ -188,6 +202,7 @@ class Dashboard {
       panelsNodata: count('nodata'),
       panelsUnsupported: count('unsupported'),
       renderMs: Math.round(performance.now()),
+      rounds: generation,
       // The page's full height, for screenshots of the whole dashboard.
       height: document.documentElement.scrollHeight,
       ready: '1',
@@ -227,7 +242,8 @@ class Dashboard {
     set('loading');
     try {
       const stepMs = frames[0]?.timing.stepMs || g.SCRAPE_MS;
-      const {nodata, chart} = render(body, panel, frames, {fromMs, toMs, stepMs});
+      const onZoom = (from, to) => this.setRange(String(from), String(to));
+      const {nodata, chart} = render(body, panel, frames, {fromMs, toMs, stepMs, onZoom});
       entry.chart = chart;
       el.dataset.state = nodata ? 'nodata' : 'ok';
     } catch (e) {
@@ -256,6 +272,8 @@ class Dashboard {
     history.replaceState(null, '', `?${p}`);
   }
 }
+
+const isoMinute = (ms) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 
 // A dropdown of checkboxes for multi-value variables, "All" first when allowed.
 function multiSelect(v, choose) {

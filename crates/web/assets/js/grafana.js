@@ -205,7 +205,9 @@ export async function resolveVariable(def, list, before, fromMs, toMs, selection
     if (def.type === 'query') {
       const ds = datasourceType(def.datasource, list);
       if (ds !== 'prometheus') throw new Error(`${ds} variables are not supported`);
-      v.options = await variableQuery(interpolate(query, before), fromMs, toMs);
+      // `$__range` and friends work in variable queries too (query_result(…[$__range])).
+      const t = timing({fromMs, toMs, maxDataPoints: 1000});
+      v.options = await variableQuery(builtins(interpolate(query, before), t), fromMs, toMs);
     } else if (def.type === 'custom' || def.type === 'interval') {
       v.options = query.split(',').map((o) => o.trim()).map((o) => o.split(' : ').pop()).filter(Boolean);
     } else if (def.type === 'constant' || def.type === 'textbox') {

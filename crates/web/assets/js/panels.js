@@ -134,6 +134,7 @@ function timeseries(body, panel, frames, ctx) {
     fillOpacity: custom.fillOpacity, lineWidth: custom.lineWidth,
     bars: custom.drawStyle === 'bars', stack: custom.stacking?.mode === 'normal',
     xRange: [ctx.fromMs / 1000, ctx.toMs / 1000],
+    onZoom: ctx.onZoom,
   });
   return {nodata: false, chart: u};
 }
@@ -211,13 +212,20 @@ function gauge(body, panel, frames) {
   return {nodata: false};
 }
 
-// Sizes each big value to its box, as Grafana scales stat and gauge text.
+// Sizes each big value to its box, as Grafana scales stat and gauge text: a gauge's value fits
+// inside its arc (the SVG's 100 × 80 view box drawn at `scale` pixels per unit, 75 % high).
 function fitText(wrap) {
   for (const v of wrap.querySelectorAll('.v')) {
     const box = v.parentElement;
-    const byWidth = box.clientWidth / (Math.max(v.textContent.length, 2) * 0.62);
-    const byHeight = box.clientHeight * (box.classList.contains('gauge') ? 0.2 : 0.45);
-    v.style.fontSize = `${Math.round(Math.min(Math.max(Math.min(byWidth, byHeight), 12), 64))}px`;
+    const chars = Math.max(v.textContent.length, 2) * 0.62;
+    let size;
+    if (box.classList.contains('gauge')) {
+      const scale = Math.min(box.clientWidth / 100, (box.clientHeight * 0.75) / 80);
+      size = Math.min((48 * scale) / chars, 16 * scale);
+    } else {
+      size = Math.min(box.clientWidth / chars, box.clientHeight * 0.45);
+    }
+    v.style.fontSize = `${Math.round(Math.min(Math.max(size, 10), 64))}px`;
   }
 }
 
