@@ -221,7 +221,7 @@ class Dashboard {
     const targets = (panel.targets || []).filter((t) => !t.hide);
     const foreign = targets.map((t) => g.datasourceType(t.datasource || panel.datasource, this.defs)).find((d) => d !== 'prometheus');
     if (!render || foreign) {
-      const why = foreign ? `${foreign} queries are not supported: edgeprom serves Prometheus data only.`
+      const why = foreign ? `${titleCase(foreign)} queries are not supported: edgeprom serves Prometheus data only.`
         : `Panel type "${panel.type}" is not supported by the built-in UI.`;
       return set('unsupported', h('div', {class: 'panel-msg'}, why));
     }
@@ -273,6 +273,7 @@ class Dashboard {
   }
 }
 
+const titleCase = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 const isoMinute = (ms) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 
 // A dropdown of checkboxes for multi-value variables, "All" first when allowed.

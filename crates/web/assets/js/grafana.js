@@ -204,7 +204,7 @@ export async function resolveVariable(def, list, before, fromMs, toMs, selection
   try {
     if (def.type === 'query') {
       const ds = datasourceType(def.datasource, list);
-      if (ds !== 'prometheus') throw new Error(`${ds} variables are not supported`);
+      if (ds !== 'prometheus') throw new Error(`${ds.charAt(0).toUpperCase()}${ds.slice(1)} variables are not supported`);
       // `$__range` and friends work in variable queries too (query_result(…[$__range])).
       const t = timing({fromMs, toMs, maxDataPoints: 1000});
       v.options = await variableQuery(builtins(interpolate(query, before), t), fromMs, toMs);

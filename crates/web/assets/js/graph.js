@@ -7,6 +7,7 @@ import {chart} from './chart.js';
 import {h, seriesText, table} from './dom.js';
 import {num} from './format.js';
 
+const MAX_ROWS = 10000;
 const RANGES = ['5m', '15m', '30m', '1h', '3h', '6h', '12h', '1d', '2d', '7d'];
 const SECONDS = {s: 1, m: 60, h: 3600, d: 86400, w: 604800};
 
@@ -92,7 +93,7 @@ export async function render(main) {
       let n;
       if (state.tab === 'graph') {
         const data = await api.queryRange(state.expr, endMs - rangeS * 1000, endMs, stepS * 1000);
-        n = showGraph(out, data);
+        n = showGraph(out, data, [endMs / 1000 - rangeS, endMs / 1000]);
       } else {
         const data = await api.query(state.expr, endMs);
         n = showTable(out, data);
@@ -109,7 +110,8 @@ export async function render(main) {
   execute();
 }
 
-function showGraph(out, data) {
+// The range result over the whole requested range ([from, to] in seconds).
+function showGraph(out, data, xRange) {
   if (data.resultType !== 'matrix') {
     out.append(h('p', null, `A ${data.resultType} result has no graph; see the table.`));
     return 0;
@@ -120,7 +122,7 @@ function showGraph(out, data) {
   }
   const box = h('div', {class: 'graph-chart'});
   out.append(box);
-  chart(box, data.result.map((s) => ({name: seriesText(s.metric), values: s.values})), {height: 420});
+  chart(box, data.result.map((s) => ({name: seriesText(s.metric), values: s.values})), {height: 420, xRange});
   return data.result.length;
 }
 
@@ -134,13 +136,16 @@ function showTable(out, data) {
     out.append(h('p', {class: 'muted'}, 'Empty query result'));
     return 0;
   }
-  const rows = result.map((s) => [
+  // Like Prometheus's UI, a huge result is cut for the browser's sake.
+  const shown = result.slice(0, MAX_ROWS);
+  const rows = shown.map((s) => [
     seriesText(s.metric),
     type === 'vector'
       ? s.value[1]
       : h('span', null, s.values.map(([t, v]) => h('div', null, `${v} @${num(t, 3)}`))),
   ]);
   out.append(table(['Series', 'Value'], rows));
+  if (result.length > MAX_ROWS) out.append(h('p', {class: 'muted'}, `Showing ${MAX_ROWS} of ${result.length} series.`));
   return result.length;
 }
 
