@@ -64,7 +64,8 @@ function alpha(hex, a) {
 
 // Draws `series` ([{name, values: [[t, "v"]…], color?}]) into `el`, sized to `el` (legend
 // included) and following its size.
-// opts: unit, decimals, min, max, legend (bool), fillOpacity (0–100), lineWidth, bars, stack,
+// opts: unit, decimals, min, max, legend (bool), fillOpacity (0–100), lineWidth, bars, smooth,
+// spanGaps, stack,
 // height (a fixed plot height; the legend then adds to it), xRange ([from, to] in seconds),
 // onZoom(fromMs, toMs) (called for a drag-selected range instead of zooming the chart).
 export function chart(el, series, opts = {}) {
@@ -91,7 +92,8 @@ export function chart(el, series, opts = {}) {
           stroke: c,
           width: opts.lineWidth ?? 1,
           fill: opts.fillOpacity ? alpha(c, opts.fillOpacity / 100) : undefined,
-          paths: opts.bars ? uPlot.paths.bars({size: [0.8, 50]}) : undefined,
+          paths: opts.bars ? uPlot.paths.bars({size: [0.8, 50]}) : opts.smooth ? uPlot.paths.spline() : undefined,
+          spanGaps: !!opts.spanGaps,
           points: {show: false},
           value: (self, v) => fmt(v),
         };

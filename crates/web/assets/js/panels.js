@@ -129,10 +129,12 @@ function timeseries(body, panel, frames, ctx) {
   body.append(box);
   const leg = legend(panel, list, colors);
   if (leg) body.append(leg);
+  body.classList.toggle('legend-right', panel.options?.legend?.placement === 'right');
   const u = chart(box, list.map((s, i) => ({name: s.name, values: s.values, color: colors[i]})), {
     unit: d.unit, decimals: d.decimals, min: d.min, max: d.max, legend: false,
     fillOpacity: custom.fillOpacity, lineWidth: custom.lineWidth,
     bars: custom.drawStyle === 'bars', stack: custom.stacking?.mode === 'normal',
+    smooth: custom.lineInterpolation === 'smooth', spanGaps: custom.spanNulls === true,
     xRange: [ctx.fromMs / 1000, ctx.toMs / 1000],
     onZoom: ctx.onZoom,
   });
