@@ -42,7 +42,7 @@ class Dashboard {
     this.dash = dash;
     this.from = params.get('from') || dash.time?.from || 'now-1h';
     this.to = params.get('to') || dash.time?.to || 'now';
-    this.refresh = params.get('refresh') ?? (dash.refresh || 'off');
+    this.refresh = params.get('refresh') || dash.refresh || 'off';
     this.expand = params.get('expand') === '1';
     this.selection = {};
     for (const [k, v] of params) {
@@ -50,7 +50,7 @@ class Dashboard {
     }
     this.defs = dash.templating?.list || [];
     this.vars = [];
-    this.panels = []; // {panel, el, body} of the panels on screen
+    this.panels = []; // {panel, el, body, chart?} of the panels on screen
     this.generation = 0;
   }
 
@@ -124,7 +124,8 @@ class Dashboard {
         return h('label', {class: 'var'}, h('span', null, v.label),
           h('input', {value: v.current[0] || '', onchange: (e) => choose([e.target.value])}));
       }
-      return h('label', {class: 'var', title: v.error || ''}, h('span', null, v.label),
+      // A span, not a label: a label would forward clicks in the multi-select menu to its button.
+      return h('span', {class: 'var', title: v.error || ''}, h('span', null, v.label),
         v.error ? h('span', {class: 'error'}, v.error) : control);
     }));
   }
@@ -293,9 +294,15 @@ function multiSelect(v, choose) {
     }}), o === '$__all' ? 'All' : o));
     menu.lastChild.dataset.value = o;
   }
-  button.addEventListener('click', () => {
-    menu.hidden = !menu.hidden;
-    if (menu.hidden) choose(v.current);
+  const wrap = h('span', {class: 'multi'}, button, menu);
+  // Closing the menu (the button again, or a click elsewhere) applies the selection.
+  const close = () => {
+    menu.hidden = true;
+    choose(v.current);
+  };
+  button.addEventListener('click', () => (menu.hidden ? (menu.hidden = false) : close()));
+  document.addEventListener('click', (e) => {
+    if (!menu.hidden && wrap.isConnected && !wrap.contains(e.target)) close();
   });
-  return h('span', {class: 'multi'}, button, menu);
+  return wrap;
 }
