@@ -7,7 +7,8 @@
 //!
 //! Chromium runs with `--dump-dom` (the pages write their progress into the body's data
 //! attributes: `data-ready`, `data-series`, `data-panels-error`, …) and `--screenshot`, with a
-//! virtual-time budget, a fresh profile and a hard timeout each. Without a Chromium on `PATH`
+//! virtual-time budget, a fresh profile and a hard timeout each; what needs typing and clicking
+//! (completion on `/graph`, a multi-value variable) goes over the DevTools protocol on a pipe. Without a Chromium on `PATH`
 //! (Debian: `apt-get install chromium`) the tests print a skip and pass, unless
 //! `EDGEPROM_REQUIRE_CHROMIUM=1`. Network goes to 127.0.0.1 only.
 
@@ -132,6 +133,176 @@ fn ready_dom(bin: &Path, work: &Path, url: &str) -> (String, BTreeMap<String, St
     panic!("{url} never set data-ready");
 }
 
+/// Chromium driven over the DevTools protocol, for what needs typing and clicking. The protocol
+/// runs on a pipe (`--remote-debugging-pipe`: NUL-terminated JSON, Chromium reading fd 3 and
+/// writing fd 4), so no WebSocket client is needed. A watchdog kills Chromium after 120 s, which
+/// ends any read that would otherwise block.
+struct Cdp {
+    child: std::process::Child,
+    to: std::io::PipeWriter,
+    from: std::io::BufReader<std::io::PipeReader>,
+    next: u64,
+    session: String,
+    profile: PathBuf,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Cdp {
+    fn start(bin: &Path, work: &Path) -> Cdp {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let (chrome_in, to) = std::io::pipe().expect("pipe");
+        let (from, chrome_out) = std::io::pipe().expect("pipe");
+        let (r, w) = (chrome_in.as_raw_fd(), chrome_out.as_raw_fd());
+        let profile = work.join(format!("cdp-profile-{}", free_port()));
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--window-size=1600,1000",
+            "--remote-debugging-pipe",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec. The pipe ends
+        // are first copied above fd 10 so that placing them on 3 and 4 cannot clobber each other.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r2 = libc::fcntl(r, libc::F_DUPFD, 10);
+                let w2 = libc::fcntl(w, libc::F_DUPFD, 10);
+                if r2 < 0 || w2 < 0 || libc::dup2(r2, 3) < 0 || libc::dup2(w2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start chromium");
+        drop((chrome_in, chrome_out));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (pid, flag) = (child.id() as i32, done.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // SAFETY: kill(2) on the child's pid; at worst it has already exited.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        });
+        let mut cdp = Cdp {
+            child,
+            to,
+            from: std::io::BufReader::new(from),
+            next: 0,
+            session: String::new(),
+            profile,
+            done,
+        };
+        let target = cdp.call(
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        );
+        let attached = cdp.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        cdp.session = attached["sessionId"].as_str().expect("session").to_string();
+        cdp
+    }
+
+    /// Sends one command (to the page once attached) and returns its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        use std::io::{BufRead, Write};
+        self.next += 1;
+        let mut msg = serde_json::json!({"id": self.next, "method": method, "params": params});
+        if !self.session.is_empty() {
+            msg["sessionId"] = Value::String(self.session.clone());
+        }
+        let mut bytes = msg.to_string().into_bytes();
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to chromium");
+        loop {
+            let mut buf = Vec::new();
+            let n = self
+                .from
+                .read_until(0, &mut buf)
+                .expect("read from chromium");
+            assert!(n > 0, "chromium closed the DevTools pipe during {method}");
+            buf.pop();
+            let v: Value = serde_json::from_slice(&buf).expect("DevTools JSON");
+            if v["id"] == self.next {
+                assert!(v["error"].is_null(), "{method}: {}", v["error"]);
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expr` in the page; its value (promises awaited).
+    fn eval(&mut self, expr: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(
+            r["exceptionDetails"].is_null(),
+            "{expr}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expr` until it is truthy (at most 20 s) and returns its value.
+    fn until(&mut self, expr: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.eval(expr);
+            if !(v.is_null() || v == false || v == "" || v == 0) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "never true: {expr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn open(&mut self, url: &str) {
+        // Marks the old document so that its data-ready is not taken for the new one's.
+        self.eval("document.body && (document.body.dataset.ready = 'old')");
+        self.call("Page.navigate", serde_json::json!({"url": url}));
+        self.until("document.body && document.body.dataset.ready === '1'");
+    }
+
+    /// Types `text` into the expression box as if the caret ended there; the suggestions shown
+    /// (the old list is cleared first, so what appears is the answer to `text`).
+    fn suggest(&mut self, text: &str) -> Vec<String> {
+        self.eval(&format!(
+            "{{ const l = document.querySelector('ul.suggest'); l.replaceChildren(); l.hidden = true; \
+             const t = document.querySelector('textarea.expr'); t.focus(); t.value = {text:?}; \
+             t.selectionStart = t.selectionEnd = t.value.length; t.dispatchEvent(new Event('input')); }}"
+        ));
+        let shown = self.until(
+            "(() => { const l = document.querySelector('ul.suggest'); \
+             return !l.hidden && l.children.length && [...l.children].map((li) => li.dataset.value); })()",
+        );
+        serde_json::from_value(shown).expect("suggestions")
+    }
+}
+
+impl Drop for Cdp {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
 #[test]
 fn graph_plots_and_targets_lists_the_six_jobs_up() {
     let Some(bin) = chromium() else { return };
@@ -155,14 +326,15 @@ fn graph_plots_and_targets_lists_the_six_jobs_up() {
         base: format!("http://127.0.0.1:{port}"),
         dir: dir.clone(),
     };
-    // Every platform job up in the API first (the slowest scrapes every 10 s).
+    // Every target of the platform jobs up in the API first (the slowest scrapes every 10 s).
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
-        let up: Vec<String> = client
+        // (job, health) of every target.
+        let targets: Vec<(String, String)> = client
             .get(format!("{}/api/v1/targets", ep.base))
             .send()
             .and_then(|r| r.text())
@@ -173,15 +345,24 @@ fn graph_plots_and_targets_lists_the_six_jobs_up() {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter(|t| t["health"] == "up")
-                    .filter_map(|t| t["scrapePool"].as_str().map(str::to_string))
+                    .map(|t| {
+                        let s = |k: &str| t[k].as_str().unwrap_or("").to_string();
+                        (s("scrapePool"), s("health"))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        if PLATFORM_JOBS.iter().all(|j| up.iter().any(|u| u == j)) {
+        let up = |job: &str| {
+            let of_job: Vec<_> = targets.iter().filter(|(j, _)| j == job).collect();
+            !of_job.is_empty() && of_job.iter().all(|(_, h)| h == "up")
+        };
+        if PLATFORM_JOBS.iter().all(|j| up(j)) {
             break;
         }
-        assert!(Instant::now() < deadline, "jobs not up within 45 s: {up:?}");
+        assert!(
+            Instant::now() < deadline,
+            "jobs not up within 45 s: {targets:?}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let shots = screenshot_dir();
@@ -223,6 +404,65 @@ fn graph_plots_and_targets_lists_the_six_jobs_up() {
         &format!("--screenshot={}", shots.join("targets.png").display()),
         1400,
     );
+
+    // Typing and clicking: completion on /graph, a multi-value variable on a dashboard.
+    let mut cdp = Cdp::start(&bin, &dir);
+    cdp.open(&format!("{}/graph", ep.base));
+    let names = cdp.suggest("dynamo_frontend_req");
+    assert!(
+        names.iter().any(|n| n == "dynamo_frontend_requests_total"),
+        "{names:?}"
+    );
+    assert_eq!(cdp.suggest("up{jo"), ["job"]);
+    let values = cdp.suggest("up{job=\"dynamo-f");
+    assert_eq!(values, ["dynamo-frontend"]);
+    // Tab takes the highlighted suggestion; Enter runs the expression.
+    cdp.eval("document.querySelector('textarea.expr').dispatchEvent(new KeyboardEvent('keydown', {key: 'Tab'}))");
+    assert_eq!(
+        cdp.eval("document.querySelector('textarea.expr').value"),
+        "up{job=\"dynamo-frontend"
+    );
+    cdp.eval("{ const t = document.querySelector('textarea.expr'); t.value = 'up{job=\"dynamo-frontend\"}'; \
+              document.body.dataset.ready = '0'; t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); }");
+    cdp.until("document.body.dataset.ready === '1'");
+    assert_eq!(cdp.eval("document.body.dataset.series"), "1");
+    assert!(
+        cdp.eval("location.search")
+            .as_str()
+            .unwrap_or("")
+            .contains("expr=up%7Bjob"),
+        "URL keeps the expression"
+    );
+
+    // The operator's namespaces exist once it has been scraped (every 10 s).
+    cdp.until(
+        "fetch('api/v1/label/namespace/values?match[]=dynamo_operator_reconcile_total') \
+         .then((r) => r.json()).then((j) => j.data.length)",
+    );
+    cdp.open(&format!(
+        "{}/dashboards?d=dynamo-operator&refresh=off",
+        ep.base
+    ));
+    cdp.eval("document.querySelector('.multi button').click()");
+    let options =
+        cdp.eval("[...document.querySelectorAll('.multi-menu label')].map((l) => l.dataset.value)");
+    assert!(
+        options[0] == "$__all" && options.as_array().is_some_and(|o| o.len() > 1),
+        "{options}"
+    );
+    let rounds = cdp.eval("Number(document.body.dataset.rounds)");
+    cdp.eval("document.querySelectorAll('.multi-menu input')[1].click(); document.querySelector('h1').click()");
+    cdp.until(&format!("Number(document.body.dataset.rounds) > {rounds}"));
+    let search = cdp.eval("location.search");
+    assert!(
+        search.as_str().unwrap_or("").contains(&format!(
+            "var-namespace={}",
+            options[1].as_str().unwrap_or("")
+        )),
+        "{search}"
+    );
+    assert_eq!(cdp.eval("document.body.dataset.panelsError"), "0");
+    drop(cdp);
     drop(ep);
     let _ = std::fs::remove_dir_all(dir);
 }
