@@ -117,14 +117,22 @@ async fn asset(Path((version, file)): Path<(String, String)>, headers: HeaderMap
     r
 }
 
+/// The dashboards, read off the async workers: a directory is read again on every request.
+async fn load(web: &Arc<Web>) -> Arc<Vec<Dashboard>> {
+    let web = web.clone();
+    tokio::task::spawn_blocking(move || web.dashboards.load())
+        .await
+        .unwrap_or_default()
+}
+
 async fn dashboard_list(State(web): State<Arc<Web>>) -> Response {
-    let list = web.dashboards.load();
+    let list = load(&web).await;
     let items: Vec<serde_json::Value> = list.iter().map(Dashboard::summary).collect();
     json(&serde_json::Value::Array(items))
 }
 
 async fn dashboard(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
-    match web.dashboards.load().iter().find(|d| d.id == id) {
+    match load(&web).await.iter().find(|d| d.id == id) {
         Some(d) => match &d.json {
             Ok(j) => json(j),
             Err(e) => (
