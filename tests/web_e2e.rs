@@ -416,11 +416,12 @@ fn graph_plots_and_targets_lists_the_six_jobs_up() {
     assert_eq!(cdp.suggest("up{jo"), ["job"]);
     let values = cdp.suggest("up{job=\"dynamo-f");
     assert_eq!(values, ["dynamo-frontend"]);
-    // Tab takes the highlighted suggestion; Enter runs the expression.
+    // Tab takes the highlighted suggestion (a value with its closing quote); Enter runs the
+    // expression.
     cdp.eval("document.querySelector('textarea.expr').dispatchEvent(new KeyboardEvent('keydown', {key: 'Tab'}))");
     assert_eq!(
         cdp.eval("document.querySelector('textarea.expr').value"),
-        "up{job=\"dynamo-frontend"
+        "up{job=\"dynamo-frontend\""
     );
     cdp.eval("{ const t = document.querySelector('textarea.expr'); t.value = 'up{job=\"dynamo-frontend\"}'; \
               document.body.dataset.ready = '0'; t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'})); }");

@@ -189,7 +189,7 @@ function completer(input, list) {
         e.preventDefault();
         accept(input, list, o);
       },
-      dataset: {value: o, start: pos - ctx.word.length},
+      dataset: {value: o, start: pos - ctx.word.length, kind: ctx.kind},
     }, o, meta[o]?.[0] ? h('small', null, ` ${meta[o][0].type}`) : null)));
     list.hidden = options.length === 0;
   };
@@ -212,11 +212,15 @@ function context(before) {
   return {kind: 'metric', word: word[0]};
 }
 
+// Puts the chosen suggestion in place of the word typed; a label value gets its closing quote.
 function accept(input, list, value) {
   const pos = input.selectionStart;
-  const start = Number(list.querySelector('li')?.dataset.start ?? pos);
-  input.value = input.value.slice(0, start) + value + input.value.slice(pos);
-  input.selectionStart = input.selectionEnd = start + value.length;
+  const first = list.querySelector('li');
+  const start = Number(first?.dataset.start ?? pos);
+  const rest = input.value.slice(pos);
+  const text = first?.dataset.kind === 'value' && !rest.startsWith('"') ? `${value}"` : value;
+  input.value = input.value.slice(0, start) + text + rest;
+  input.selectionStart = input.selectionEnd = start + text.length;
   list.hidden = true;
   input.focus();
 }
