@@ -46,6 +46,8 @@ function duration(v, decimals, unitMs) {
     [1, ' ms'], [1000, ' s'], [60000, ' min'], [3600000, ' hour'],
     [86400000, ' day'], [604800000, ' week'], [31536000000, ' year'],
   ];
+  // Zero keeps the field's own unit (an axis in seconds starts at "0 s").
+  if (a === 0) return num(0, decimals) + (steps.find((s) => s[0] === unitMs)?.[1] ?? ' ms');
   if (a < 1 && unitMs >= 1) return num(ms, decimals) + ' ms';
   let pick = steps[0];
   for (const s of steps) if (a >= s[0]) pick = s;
