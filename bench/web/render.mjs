@@ -106,5 +106,8 @@ console.log(JSON.stringify({
   warmMedianMs: warm.length ? warm[Math.floor(warm.length / 2)] : null,
 }, null, 1));
 ws.close();
+// The profile goes only once Chromium has exited, or it may still be writing there.
+const exited = new Promise((resolve) => chrome.on('exit', resolve));
 chrome.kill();
+if (chrome.exitCode === null && chrome.signalCode === null) await exited;
 rmSync(profile, {recursive: true, force: true});
