@@ -25,6 +25,11 @@ pub struct Cli {
 /// Flags of the server (no subcommand).
 #[derive(Debug, clap::Args)]
 pub struct ServerFlags {
+    /// Grafana dashboards (JSON files and Kubernetes ConfigMaps holding them) listed and rendered
+    /// by the web UI's /dashboards page. Default: the platform's dashboards built into the binary.
+    #[arg(long = "web.dashboards.dir", value_name = "DIR")]
+    pub dashboards_dir: Option<PathBuf>,
+
     /// Prometheus configuration file path.
     #[arg(long = "config.file", default_value = "prometheus.yml")]
     pub config_file: PathBuf,
@@ -172,6 +177,13 @@ impl ServerFlags {
             (
                 "web.config.file",
                 self.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "web.dashboards.dir",
+                self.dashboards_dir
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),

@@ -350,7 +350,15 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
     app.ready.store(true, std::sync::atomic::Ordering::Release);
 
     let shutdown_app = app.clone();
-    let mut router = web_urls.mount(routes(app.clone()).merge(edgeprom_api::router(api)));
+    let ui = edgeprom_web::router(edgeprom_web::WebOptions {
+        route_prefix: web_urls.route_prefix.clone(),
+        dashboards_dir: flags.dashboards_dir.clone(),
+    });
+    let mut router = web_urls.mount(
+        routes(app.clone())
+            .merge(edgeprom_api::router(api))
+            .merge(ui),
+    );
     tracing::info!(external_url = %web_urls.external_url, route_prefix = %web_urls.route_prefix, "web");
     if let Some(web) = &web {
         if let Some(auth) = &web.auth {
@@ -471,17 +479,20 @@ impl WebUrls {
     }
 
     /// Serves `router` under the route prefix; outside it only `GET /` answers, redirecting to
-    /// the prefix as Prometheus does.
+    /// the prefix as Prometheus does. The prefix with a trailing `/` (which nesting does not
+    /// match) redirects there too, so `http://host/prefix/` opens the UI.
     fn mount(&self, router: Router) -> Router {
         if self.route_prefix == "/" {
             return router;
         }
         let target = self.route_prefix.clone();
-        Router::new().nest(&self.route_prefix, router).route(
-            "/",
-            // Prometheus answers with 302 Found.
-            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, target)]) }),
-        )
+        // Prometheus answers with 302 Found.
+        let redirect =
+            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, target)]) });
+        Router::new()
+            .nest(&self.route_prefix, router)
+            .route("/", redirect.clone())
+            .route(&format!("{}/", self.route_prefix), redirect)
     }
 }
 
