@@ -11,6 +11,9 @@
 mod aggr;
 mod eval;
 mod functions;
+pub mod limits;
+
+pub use limits::{QueryLimits, parse_bounded};
 
 pub use functions::almost_equal;
 mod matchers;
@@ -96,6 +99,8 @@ pub struct EngineOptions {
     /// Whether experimental functions and aggregations (`limitk`, `sort_by_label`, …) may be used
     /// (`--enable-feature=promql-experimental-functions`, as in Prometheus).
     pub experimental_functions: bool,
+    /// Bounds on the query text (length, nesting), checked before parsing.
+    pub limits: QueryLimits,
 }
 
 impl Default for EngineOptions {
@@ -106,6 +111,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
             experimental_functions: false,
+            limits: QueryLimits::default(),
         }
     }
 }
@@ -188,7 +194,7 @@ pub fn format_value(v: f64) -> String {
 }
 
 fn parse(query: &str, options: &EngineOptions) -> Result<promql_parser::parser::Expr, QueryError> {
-    let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
+    let expr = parse_bounded(query, &options.limits)?;
     if !options.experimental_functions {
         refuse_experimental(&expr)?;
     }
