@@ -168,9 +168,12 @@ pub(crate) async fn labels(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
 /// `GET /api/v1/label/<name>/values`: values of one label on series matching `match[]`.
 pub(crate) async fn label_values(
     State(api): State<Arc<Api>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     p: Params,
 ) -> ApiResult {
+    // A name that is not UTF-8 once percent-decoded is refused in Prometheus's JSON, not with
+    // axum's plain-text rejection.
+    let Path(name) = name.map_err(|e| ApiError::bad_data(format!("invalid label name: {e}")))?;
     let name = unescape_label_name(&name);
     if name.is_empty() {
         return Err(ApiError::bad_data(format!(

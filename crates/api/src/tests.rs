@@ -634,3 +634,14 @@ async fn deeply_nested_queries_are_bad_data_on_every_parsing_endpoint() {
         );
     }
 }
+
+/// Regression (hostile API battery): a label name that is not UTF-8 was answered with axum's
+/// plain-text rejection instead of Prometheus's error JSON.
+#[tokio::test]
+async fn label_values_with_invalid_utf8_name_is_bad_data_json() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(&f, "/api/v1/label/%ff%fe/values").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "bad_data");
+}
