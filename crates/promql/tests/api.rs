@@ -109,3 +109,26 @@ fn experimental_functions_need_the_feature_flag() {
             .is_ok()
     );
 }
+
+/// Regression (issue #12, hostile API battery): each subquery counted only its own points
+/// against `max_samples`, so nested subqueries with tiny steps held several times the limit at
+/// once; they now share one budget with the loaded samples, as Prometheus's `currentSamples`.
+#[test]
+fn nested_subqueries_share_the_max_samples_budget() {
+    let (_d, st) = storage();
+    let q = "max_over_time(max_over_time(up_total[4m:1s])[4m:1s])";
+    // The inner subquery alone holds ~240 points and the outer one up to ~240.
+    let e = Engine::new(EngineOptions {
+        max_samples: 300,
+        ..EngineOptions::default()
+    });
+    assert_eq!(
+        e.instant_query(&st, q, 300_000),
+        Err(QueryError::TooManySamples)
+    );
+    let roomy = Engine::new(EngineOptions {
+        max_samples: 10_000,
+        ..EngineOptions::default()
+    });
+    assert!(roomy.instant_query(&st, q, 300_000).is_ok());
+}
