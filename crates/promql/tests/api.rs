@@ -132,3 +132,22 @@ fn nested_subqueries_share_the_max_samples_budget() {
     });
     assert!(roomy.instant_query(&st, q, 300_000).is_ok());
 }
+
+/// Regression (issue #12, hostile API battery): `up @ 1e300` was clamped by the parser to a
+/// far-future time and answered 200; Prometheus refuses it as out of bounds.
+#[test]
+fn at_modifier_of_1e300_is_out_of_bounds() {
+    let (_d, st) = storage();
+    let e = Engine::default();
+    for q in [
+        "up_total @ 1e300",
+        "rate(up_total[1m] @ -1e300)",
+        "up_total[5m:1m] @ 1e300",
+    ] {
+        assert!(
+            matches!(e.instant_query(&st, q, 300_000), Err(QueryError::Parse(m)) if m.contains("out of bounds")),
+            "{q}"
+        );
+    }
+    assert!(e.instant_query(&st, "up_total @ 300", 300_000).is_ok());
+}
