@@ -546,7 +546,8 @@ fn split(src: &str) -> Result<Vec<Item>, TemplateError> {
                     None => {
                         if c == b'"' || c == b'`' {
                             quote = Some(c);
-                        } else if inner[i..].starts_with("}}") {
+                        // Bytes, not `inner[i..]`: `i` can sit inside a multi-byte character.
+                        } else if bytes[i..].starts_with(b"}}") {
                             end = Some(i);
                             break;
                         }
@@ -1471,6 +1472,19 @@ mod tests {
             "{{ query \"up\" }}",
         ] {
             assert!(Template::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    /// Regression (fuzz target `rules`): an action holding a multi-byte character before its
+    /// `}}` sliced the text inside the character and panicked (`{{ $value | h\u{fffd}manize }}`).
+    #[test]
+    fn action_with_multibyte_character_does_not_panic() {
+        for src in [
+            "{{ $value | h\u{fffd}manize }}",
+            "{{ $labels.dévice }}",
+            "{{ Љ }}",
+        ] {
+            let _ = Template::parse(src);
         }
     }
 }
