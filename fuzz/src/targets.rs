@@ -161,6 +161,40 @@ pub const TARGETS: &[Target] = &[
         run: run_rules,
     },
     Target {
+        name: "template",
+        about: "alert label and annotation templates (Go text/template subset) parsed and executed",
+        seeds: template_seeds,
+        dictionary: &[
+            b"{{ ",
+            b" }}",
+            b"{{- ",
+            b" -}}",
+            b"$labels.job",
+            b"$value",
+            b".Labels",
+            b"| humanize",
+            b"| humanize1024",
+            b"| humanizeDuration",
+            b"| humanizePercentage",
+            b"printf \"%5.2f\" ",
+            b"%99999d",
+            b"%.9f",
+            b"{{ if ",
+            b"{{ else }}",
+            b"{{ end }}",
+            b"{{ range $k, $v := $labels }}",
+            b"{{ with ",
+            b"reReplaceAll \"(.*)\" \"$1\" ",
+            b"title ",
+            b"toUpper ",
+            b"(",
+            b")",
+            b"\"",
+        ],
+        max_len: 4 << 10,
+        run: run_template,
+    },
+    Target {
         name: "api_params",
         about: "HTTP parameters: form/query decoding, times, durations, limits and matchers",
         seeds: api_params_seeds,
@@ -425,6 +459,30 @@ fn rules_seeds() -> Vec<Vec<u8>> {
 fn run_rules(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = edgeprom_rules::RuleFile::parse(&text, Path::new("/fuzz/rules.yml"));
+}
+
+fn template_seeds() -> Vec<Vec<u8>> {
+    strs(&[
+        "{{ $labels.instance }} of {{ $labels.job }} is down ({{ $value | humanize }})",
+        "{{ printf \"%.1f\" $value }}% {{ humanizePercentage 0.25 }} {{ humanizeDuration 3600 }}",
+        "{{ if gt $value 0.5 }}high{{ else }}low{{ end }}",
+        "{{ range $k, $v := $labels }}{{ $k }}={{ $v }},{{ end }}",
+        "{{ with $labels.pod }}{{ . | toUpper }}{{ end }} {{ $externalURL }}",
+        "{{ reReplaceAll \"(.*):.*\" \"$1\" $labels.instance }} {{ title \"a b\" }}",
+        "{{/* comment */}}{{- $x := 3 -}}{{ $x }}",
+    ])
+}
+
+fn run_template(data: &[u8]) {
+    let src = String::from_utf8_lossy(data);
+    let labels = Labels::from_pairs([("job", "a"), ("instance", "x:1"), ("pod", "p-0")]);
+    let value = edgeprom_rules::template::alert_data(
+        &labels,
+        0.75,
+        &Labels::from_pairs([("site", "edge")]),
+        "http://edge:9090",
+    );
+    let _ = edgeprom_rules::template::expand(&src, &value);
 }
 
 // --- HTTP parameters --------------------------------------------------------------------------

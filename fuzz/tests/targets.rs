@@ -55,6 +55,11 @@ fn rules() {
 }
 
 #[test]
+fn template() {
+    short_run("template", 3000);
+}
+
+#[test]
 fn api_params() {
     short_run("api_params", 3000);
 }
