@@ -244,6 +244,18 @@ fn cases() -> Vec<Case> {
     c.push(get("offset -100000y", q("up offset -100000y"), Success));
     c.push(get("@ 9e15", q("up @ 9e15"), Success));
     c.push(get("@ 1e300", q("up @ 1e300"), bad));
+    // Durations `promql-parser` cannot represent (it panicked; found by the promql fuzz target).
+    c.push(get("offset -1e30850", q("up offset -1e30850 @ 0"), bad));
+    c.push(get(
+        "range 301e308",
+        q("sum_over_time(up[301e308:10])"),
+        bad,
+    ));
+    c.push(get(
+        "subquery step Inf",
+        q("max_over_time(up[1m:Inf])"),
+        bad,
+    ));
     c.push(get("@ -1e300 in a range", q("rate(up[1m] @ -1e300)"), bad));
     c.push(get(
         "range of 100000y",

@@ -128,7 +128,23 @@ pub fn parse_bounded(
     limits: &QueryLimits,
 ) -> Result<promql_parser::parser::Expr, QueryError> {
     check(query, limits)?;
-    promql_parser::parser::parse(query).map_err(|e| QueryError::Parse(truncate_message(e)))
+    // `promql-parser` 0.11 panics on a number used as a duration that `Duration::from_secs_f64`
+    // cannot hold (`x[1e309:]`, `x offset -1e400`, `x[1m:Inf]`); such a query is bad input, not
+    // a reason to lose the thread, so the panic becomes a parse error.
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(query)) {
+        Ok(r) => r.map_err(|e| QueryError::Parse(truncate_message(e))),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the parser failed".into());
+            Err(QueryError::Parse(format!(
+                "invalid query: {}",
+                truncate_message(why)
+            )))
+        }
+    }
 }
 
 /// Error messages quote the query; a megabyte regex must not come back as a megabyte message.
@@ -184,6 +200,21 @@ mod tests {
     fn dashboard_sized_queries_pass() {
         let q = "sum by (job) (rate(http_requests_total{job=~\"a|b\"}[5m])) / ignoring(x) group_left sum(up) > 0.5 and on() vector(1)";
         assert!(parse_bounded(q, &QueryLimits::default()).is_ok());
+    }
+
+    /// Regression (fuzz target `promql`): durations the parser cannot represent panicked
+    /// inside `promql-parser` (`Duration::from_secs_f64`); they are now parse errors.
+    #[test]
+    fn durations_beyond_duration_are_parse_errors_not_panics() {
+        for q in [
+            "sum_over_time((metric1_total)[301e308:10] offset 3)",
+            "metric1_total offset Inf-min(step(), 1s)+8000",
+            "metric offset -1e30850 @ 0",
+            "up[1m:1e400]",
+        ] {
+            let r = parse_bounded(q, &QueryLimits::default());
+            assert!(matches!(r, Err(QueryError::Parse(_))), "{q}: {r:?}");
+        }
     }
 
     #[test]
