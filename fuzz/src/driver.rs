@@ -134,11 +134,25 @@ fn save(dir: &Option<PathBuf>, target: &str, kind: &str, input: &[u8]) -> Option
     Some(path)
 }
 
+/// The inputs kept in `fuzz/corpus/<target>/`: past findings, run first on every run so that a
+/// fixed bug stays fixed.
+pub fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.iter().filter_map(|f| std::fs::read(f).ok()).collect()
+}
+
 /// Runs `target` as `opts` say. Panics are caught per input; a hang or excess memory stops the
 /// run, since the worker cannot be interrupted.
 pub fn run(target: &'static Target, opts: &RunOptions) -> Result<RunReport, DriverError> {
     install_quiet_panic_hook();
-    let seeds = (target.seeds)();
+    let mut seeds = (target.seeds)();
+    seeds.extend(corpus(target.name));
     let mut mutator = Mutator::new(
         seeds.clone(),
         target.dictionary.to_vec(),
