@@ -780,6 +780,9 @@ fn cases() -> Vec<Case> {
         rw(proto),
         Status(413),
     ));
+    // Refused before the body is read: sent raw so the answer is seen even if the rest of the
+    // upload is cut off.
+    c.last_mut().expect("case").raw = true;
     c.push(post_raw(
         "write: 50 MB compressed body",
         "/api/v1/write",
@@ -787,6 +790,9 @@ fn cases() -> Vec<Case> {
         rw(proto),
         Status(413),
     ));
+    // Refused before the body is read: sent raw so the answer is seen even if the rest of the
+    // upload is cut off.
+    c.last_mut().expect("case").raw = true;
     c.push(post_raw(
         "write: wrong content type",
         "/api/v1/write",
