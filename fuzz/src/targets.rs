@@ -675,19 +675,19 @@ fn wal_seeds() -> Vec<Vec<u8>> {
 }
 
 fn block_seeds() -> Vec<Vec<u8>> {
-    storage_seeds(|f| !is_wal_file(f) && !f.ends_with("lock"))
+    storage_seeds(is_block_file)
 }
 
 /// Copies the seed directory, replaces file number `data[0]` with `data[1..]`, opens storage on
 /// it and reads every series back.
-fn run_storage(data: &[u8], pick: fn(&Path) -> bool) {
+fn run_storage(data: &[u8], pick: fn(&Path) -> bool) -> usize {
     let (seed, files) = seed_data_dir();
     let candidates: Vec<&PathBuf> = files.iter().filter(|f| pick(f)).collect();
     let Some((&which, contents)) = data.split_first() else {
-        return;
+        return 0;
     };
     if candidates.is_empty() {
-        return;
+        return 0;
     }
     // The index byte names a file of the whole list (as the seeds do); others wrap around.
     let target = files
@@ -695,7 +695,7 @@ fn run_storage(data: &[u8], pick: fn(&Path) -> bool) {
         .filter(|f| pick(f))
         .unwrap_or(candidates[which as usize % candidates.len()]);
     let Ok(copy) = tempfile::tempdir() else {
-        return;
+        return 0;
     };
     for f in files {
         let to = copy.path().join(f);
@@ -708,13 +708,15 @@ fn run_storage(data: &[u8], pick: fn(&Path) -> bool) {
             let _ = std::fs::copy(seed.path().join(f), &to);
         }
     }
+    let mut samples = 0;
     if let Ok(st) = Storage::open(copy.path(), storage_options()) {
         let all = [Matcher::new(MatchType::Regex, "__name__", ".+").expect("matcher")];
         for s in st.select(&all, i64::MIN / 4, i64::MAX / 4) {
-            let _ = s.samples().count();
+            samples += s.samples().count();
         }
         let _ = st.label_names(&[]);
     }
+    samples
 }
 
 fn run_wal(data: &[u8]) {
@@ -722,5 +724,28 @@ fn run_wal(data: &[u8]) {
 }
 
 fn run_block(data: &[u8]) {
-    run_storage(data, |f| !is_wal_file(f) && !f.ends_with("lock"));
+    run_storage(data, is_block_file);
+}
+
+fn is_block_file(f: &Path) -> bool {
+    !is_wal_file(f) && !f.ends_with("lock")
+}
+
+/// Samples read back when each seed of the `wal` and `block` targets is run unchanged: the
+/// harness itself must open a good directory and see all of it, or the targets test nothing.
+pub fn storage_seed_samples() -> Vec<(String, usize)> {
+    let (_, files) = seed_data_dir();
+    let mut out = Vec::new();
+    for (pick, seeds) in [
+        (is_wal_file as fn(&Path) -> bool, wal_seeds()),
+        (is_block_file, block_seeds()),
+    ] {
+        for seed in seeds {
+            let name = files
+                .get(usize::from(seed[0]))
+                .map_or_else(String::new, |f| f.display().to_string());
+            out.push((name, run_storage(&seed, pick)));
+        }
+    }
+    out
 }

@@ -78,3 +78,12 @@ fn wal() {
 fn block() {
     short_run("block", 150);
 }
+
+/// The storage targets only mean something if an unmodified directory opens and reads back every
+/// sample the seed directory holds (6 series × 301 samples).
+#[test]
+fn storage_seeds_open_and_read_everything() {
+    let all = edgeprom_fuzz::targets::storage_seed_samples();
+    assert!(!all.is_empty());
+    assert!(all.iter().all(|(_, n)| *n == 6 * 301), "{all:#?}");
+}
