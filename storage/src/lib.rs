@@ -626,11 +626,15 @@ impl Storage {
         let mut mint = hmin.div_euclid(range) * range;
         while mint <= hmax {
             let maxt = mint.saturating_add(range);
+            // The last block ends just after the head's newest sample, not at its range end: on
+            // restart the head drops every WAL sample below the newest block's end, so a block
+            // claiming the whole range would hide samples appended after this flush.
+            let block_maxt = maxt.min(hmax.saturating_add(1));
             let meta = block::write_block(
                 &self.dir,
-                self.head.series_in_range(mint, maxt),
+                self.head.series_in_range(mint, block_maxt),
                 mint,
-                maxt,
+                block_maxt,
                 1,
                 Vec::new(),
             )?;

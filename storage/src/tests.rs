@@ -533,3 +533,29 @@ fn append_ref_takes_a_known_ref_alone_and_asks_for_labels_otherwise() {
     assert_eq!(all(&s, &a), [(1000, 1.0), (2000, 2.0)]);
     assert_eq!(all(&s, &b), [(2000, 2.0)]);
 }
+
+/// Regression (found by the fuzz harness's check that an untouched data directory reads back
+/// whole): `flush_head` wrote its last block with the range's end as `max_time`, so after a
+/// restart the head dropped every WAL sample appended after the flush below that end.
+#[test]
+fn sample_appended_after_flush_head_survives_restart() {
+    let d = dir("flush-then-append");
+    let l = up("a");
+    {
+        let s = Storage::open(&d, options()).unwrap();
+        for step in 0..300i64 {
+            let mut app = s.appender();
+            app.append(None, &l, step * 30_000, step as f64).unwrap();
+            app.commit().unwrap();
+        }
+        s.flush_head().unwrap();
+        let mut app = s.appender();
+        app.append(None, &l, 300 * 30_000, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(all(&s, &l).len(), 301);
+    }
+    let s = Storage::open(&d, options()).unwrap();
+    let got = all(&s, &l);
+    assert_eq!(got.len(), 301);
+    assert_eq!(got.last(), Some(&(9_000_000, 1.0)));
+}

@@ -33,7 +33,7 @@ pub(crate) async fn delete_series(
     if p.all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let sets = crate::series::match_sets(&p)?;
+    let sets = crate::series::match_sets(&api, &p)?;
     let start = p.time("start", crate::params::MIN_TIME)?;
     let end = p.time("end", crate::params::MAX_TIME)?;
     let storage = api.storage.clone();

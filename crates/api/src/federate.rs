@@ -14,7 +14,7 @@ use crate::{Api, ApiError, Params, now_ms};
 
 /// `GET /federate`.
 pub(crate) async fn handler(State(api): State<Arc<Api>>, p: Params) -> Result<Response, ApiError> {
-    let sets = match_sets(&p)?;
+    let sets = match_sets(&api, &p)?;
     let external = api.config_status().external_labels;
     let lookback = api.options.lookback_delta.as_millis() as i64;
     let storage = api.storage.clone();

@@ -52,6 +52,8 @@ pub struct ApiOptions {
     pub lookback_delta: Duration,
     /// Experimental PromQL functions allowed (`--enable-feature=promql-experimental-functions`).
     pub experimental_functions: bool,
+    /// Bounds on query text: `--query.max-length`, `--query.max-expression-depth`.
+    pub query_limits: edgeprom_promql::QueryLimits,
     /// Whether the admin endpoints answer (`--web.enable-admin-api`).
     pub enable_admin_api: bool,
     /// Whether `POST /api/v1/write` accepts remote-write requests
@@ -77,6 +79,7 @@ impl Default for ApiOptions {
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
             experimental_functions: false,
+            query_limits: edgeprom_promql::QueryLimits::default(),
             enable_admin_api: false,
             enable_remote_write_receiver: false,
             flags: BTreeMap::new(),
@@ -263,6 +266,13 @@ pub fn mask_secrets(yaml: &str) -> String {
         }
     }
     out
+}
+
+/// Parses a query, selector or `match[]` text under the server's [`ApiOptions::query_limits`]:
+/// anything that reaches `promql-parser` goes through here, because the parser and the code
+/// walking its tree recurse once per nesting level.
+pub(crate) fn parse_expr(api: &Api, text: &str) -> Result<promql_parser::parser::Expr, String> {
+    edgeprom_promql::parse_bounded(text, &api.options.query_limits).map_err(|e| e.to_string())
 }
 
 fn now_ms() -> i64 {

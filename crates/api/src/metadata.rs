@@ -115,7 +115,8 @@ pub(crate) async fn targets_metadata(State(api): State<Arc<Api>>, p: Params) -> 
 /// Parses `match_target` as Prometheus's `ParseMetricSelector` does: a single vector selector.
 fn target_matchers(s: &str) -> Result<Vec<Matcher>, ApiError> {
     let bad = |m: String| ApiError::bad_param("match_target", m);
-    match promql_parser::parser::parse(s).map_err(bad)? {
+    let limits = edgeprom_promql::QueryLimits::default();
+    match edgeprom_promql::parse_bounded(s, &limits).map_err(|e| bad(e.to_string()))? {
         Expr::VectorSelector(vs) => {
             let mut sets = selector_sets(&vs).map_err(|e| bad(e.to_string()))?;
             if sets.len() != 1 {

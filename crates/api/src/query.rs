@@ -57,8 +57,9 @@ pub(crate) async fn range(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    // Prometheus divides the range by the step in whole units and refuses beyond 11,000.
-    if (end - start) / step > MAX_POINTS {
+    // Prometheus divides the range by the step in whole units and refuses beyond 11,000. Both
+    // times may be near ±9e18 ms, so the difference is taken in i128.
+    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS) {
         return Err(ApiError::bad_data(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
@@ -85,8 +86,7 @@ pub(crate) async fn exemplars(State(api): State<Arc<Api>>, p: Params) -> ApiResu
             "end timestamp must not be before start timestamp",
         ));
     }
-    let expr =
-        promql_parser::parser::parse(p.get("query").unwrap_or("")).map_err(ApiError::bad_data)?;
+    let expr = crate::parse_expr(&api, p.get("query").unwrap_or("")).map_err(ApiError::bad_data)?;
     let mut sets = Vec::new();
     selectors(&expr, &mut sets).map_err(|e| ApiError::bad_data(e.to_string()))?;
     if sets.is_empty() {
@@ -166,9 +166,9 @@ fn encode_exemplars(found: &[SeriesExemplars]) -> String {
 }
 
 /// `GET|POST /api/v1/format_query`: the query pretty-printed.
-pub(crate) async fn format(p: Params) -> ApiResult {
+pub(crate) async fn format(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
     let query = required_query(&p)?;
-    let expr = promql_parser::parser::parse(&query).map_err(|e| ApiError::bad_param("query", e))?;
+    let expr = crate::parse_expr(&api, &query).map_err(|e| ApiError::bad_param("query", e))?;
     Ok(Success::json(&serde_json::Value::from(expr.prettify())))
 }
 
@@ -198,6 +198,7 @@ fn engine(api: &Api, p: &Params) -> Result<Engine, ApiError> {
         max_samples: api.options.max_samples,
         timeout,
         experimental_functions: api.options.experimental_functions,
+        limits: api.options.query_limits,
         ..EngineOptions::default()
     }))
 }

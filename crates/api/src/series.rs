@@ -16,14 +16,14 @@ use crate::{Api, ApiError, ApiResult, Params, Success};
 const TRUNCATED: &str = "results truncated due to limit";
 
 /// Parses `match[]` selectors into matcher sets, one per selector (and per `or` branch).
-pub(crate) fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(crate) fn match_sets(api: &Api, p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
     for s in p.all("match[]") {
         let bad = |m: String| ApiError::bad_param("match[]", m);
-        let Expr::VectorSelector(vs) = promql_parser::parser::parse(s).map_err(bad)? else {
-            return Err(bad(format!(
+        let Expr::VectorSelector(vs) = crate::parse_expr(api, s).map_err(bad)? else {
+            return Err(bad(edgeprom_promql::limits::truncate_message(format!(
                 "1:1: parse error: expected type instant vector selector in {s}"
-            )));
+            ))));
         };
         sets.extend(selector_sets(&vs).map_err(|e| bad(e.to_string()))?);
     }
@@ -121,7 +121,7 @@ pub(crate) async fn series(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
     if p.all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let sets = match_sets(&p)?;
+    let sets = match_sets(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
     let all = blocking(&api, move |s| {
@@ -142,7 +142,7 @@ pub(crate) async fn series(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
 
 /// `GET|POST /api/v1/labels`: label names of series matching `match[]` (all when absent).
 pub(crate) async fn labels(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
-    let sets = match_sets(&p)?;
+    let sets = match_sets(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
     let all = all_series()?;
@@ -168,16 +168,19 @@ pub(crate) async fn labels(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
 /// `GET /api/v1/label/<name>/values`: values of one label on series matching `match[]`.
 pub(crate) async fn label_values(
     State(api): State<Arc<Api>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     p: Params,
 ) -> ApiResult {
+    // A name that is not UTF-8 once percent-decoded is refused in Prometheus's JSON, not with
+    // axum's plain-text rejection.
+    let Path(name) = name.map_err(|e| ApiError::bad_data(format!("invalid label name: {e}")))?;
     let name = unescape_label_name(&name);
     if name.is_empty() {
         return Err(ApiError::bad_data(format!(
             "invalid label name: \"{name}\""
         )));
     }
-    let sets = match_sets(&p)?;
+    let sets = match_sets(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
     let all = all_series()?;

@@ -645,3 +645,56 @@ async fn received_exemplars_join_the_exemplar_ring() {
     assert_eq!(ex["labels"]["trace_id"], "4bf92f35", "{v}");
     assert_eq!(ex["value"], "0.25", "{v}");
 }
+
+/// Regression (hostile API battery): `start=-9e15&end=9e15` made `end - start` overflow `i64`
+/// in the points-per-series check, a panic that dropped the connection.
+#[tokio::test]
+async fn range_query_with_times_at_both_ends_of_i64_does_not_overflow() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(
+        &f,
+        "/api/v1/query_range?query=up&start=-9e15&end=9e15&step=1e12",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorType"], "bad_data");
+}
+
+/// Regression (hostile API battery): ten thousand nested parentheses overflowed the stack of
+/// the thread parsing the query and aborted the server; every endpoint that parses PromQL now
+/// refuses them first.
+#[tokio::test]
+async fn deeply_nested_queries_are_bad_data_on_every_parsing_endpoint() {
+    let f = fixture(ApiOptions::default());
+    let deep = format!("{}up{}", "(".repeat(10_000), ")".repeat(10_000));
+    let form = format!("query={deep}&match[]={deep}");
+    for path in [
+        "/api/v1/query",
+        "/api/v1/query_range?start=0&end=60&step=15",
+        "/api/v1/format_query",
+        "/api/v1/parse_query",
+        "/api/v1/query_exemplars",
+        "/api/v1/series",
+        "/api/v1/labels",
+    ] {
+        let (s, v) = post_json(&f, path, &form).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("--query.max-expression-depth")),
+            "{path}: {v}"
+        );
+    }
+}
+
+/// Regression (hostile API battery): a label name that is not UTF-8 was answered with axum's
+/// plain-text rejection instead of Prometheus's error JSON.
+#[tokio::test]
+async fn label_values_with_invalid_utf8_name_is_bad_data_json() {
+    let f = fixture(ApiOptions::default());
+    let (s, v) = get_json(&f, "/api/v1/label/%ff%fe/values").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "bad_data");
+}

@@ -264,7 +264,11 @@ fn build_remote_write(
         Some(u) => {
             let scheme_ok = ["http://", "https://"]
                 .iter()
-                .any(|p| u.value.len() > p.len() && u.value[..p.len()].eq_ignore_ascii_case(p));
+                // Compared as bytes: the URL's `p.len()`th byte may be inside a character.
+                .any(|p| {
+                    u.value.len() > p.len()
+                        && u.value.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                });
             if !scheme_ok || u.value.chars().any(char::is_whitespace) {
                 return Err(ctx.at(
                     u,

@@ -294,3 +294,21 @@ fn bearer_token_becomes_authorization() {
     );
     assert!(e.message.contains("at most one of basic_auth"), "{e}");
 }
+
+/// Regression (fuzz target `config`): the scheme check sliced the URL at a byte inside a
+/// multi-byte character (`h\u{fffd}&4…`) and panicked; such a URL is now refused like any other
+/// that is not http or https.
+#[test]
+fn url_with_multibyte_character_in_the_scheme_is_refused_not_a_panic() {
+    for url in [
+        "h\u{fffd}&4ttp://x/api/v1/write",
+        "httpé://x",
+        "日本語://x/y",
+    ] {
+        let e = err(&format!("remote_write:\n  - url: \"{url}\"\n"));
+        assert!(
+            e.to_string().contains("not an absolute http or https URL"),
+            "{e}"
+        );
+    }
+}

@@ -92,6 +92,17 @@ pub struct ServerFlags {
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
 
+    /// Longest query text, in bytes, accepted by the query endpoints, `match[]` and rules;
+    /// longer ones are refused with bad_data before parsing.
+    #[arg(long = "query.max-length", default_value_t = 1 << 20)]
+    pub query_max_length: usize,
+
+    /// Deepest expression accepted, bounded from the text (nested brackets plus operators plus
+    /// ranges); deeper queries are refused with bad_data before parsing, because parsing and
+    /// evaluation recurse once per level and a stack overflow would abort the server.
+    #[arg(long = "query.max-expression-depth", default_value_t = 1000)]
+    pub query_max_expression_depth: usize,
+
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
@@ -196,6 +207,11 @@ impl ServerFlags {
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.timeout", self.query_timeout.clone()),
+            ("query.max-length", self.query_max_length.to_string()),
+            (
+                "query.max-expression-depth",
+                self.query_max_expression_depth.to_string(),
+            ),
             (
                 "query.max-concurrency",
                 self.query_max_concurrency.to_string(),

@@ -40,11 +40,18 @@ struct App {
     quit: Notify,
 }
 
+/// Stack of every runtime thread, blocking-pool threads (queries, rules) included.
+const RUNTIME_STACK_BYTES: usize = 16 << 20;
+
 /// Runs until SIGINT/SIGTERM or `POST /-/quit`.
 pub fn run(flags: ServerFlags) -> ExitCode {
     init_logging(flags.log_level, flags.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Parsing, evaluating and dropping a query recurse once per nesting level; with
+        // --query.max-expression-depth at its default a debug build needs more than the 2 MiB
+        // default. Only touched pages cost memory.
+        .thread_stack_size(RUNTIME_STACK_BYTES)
         .build()
     {
         Ok(r) => r,
@@ -171,6 +178,10 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         "storage.remote.flush-deadline",
         &flags.remote_flush_deadline,
     )?;
+    let query_limits = edgeprom_promql::QueryLimits {
+        max_length: flags.query_max_length,
+        max_depth: flags.query_max_expression_depth,
+    };
     if flags.query_max_concurrency == 0 {
         return Err(ServeError::Flag(
             "query.max-concurrency",
@@ -248,6 +259,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
                 timeout: query_timeout.as_std(),
                 default_subquery_step: config.global.evaluation_interval.as_std(),
                 experimental_functions,
+                limits: query_limits,
             }),
             external_labels: config.global.external_labels.clone(),
             external_url: web_urls.external_url.clone(),
@@ -295,6 +307,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
             max_concurrency: flags.query_max_concurrency,
             lookback_delta: lookback_delta.as_std(),
             experimental_functions,
+            query_limits,
             enable_admin_api: flags.enable_admin_api,
             enable_remote_write_receiver: flags.enable_remote_write_receiver,
             flags: flags.to_map(),

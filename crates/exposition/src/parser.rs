@@ -269,6 +269,25 @@ pub struct Parser<'a> {
 
 type Step<'a> = Result<Option<Entry<'a>>, String>;
 
+/// Longest error message kept: messages quote names and values from the body, and a target can
+/// send a label name of a hundred megabytes; the message becomes the target's `lastError` and a
+/// log line.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// Cuts `message` to [`MAX_ERROR_MESSAGE_BYTES`] (on a character boundary), saying so.
+fn cap_message(mut message: String) -> String {
+    if message.len() > MAX_ERROR_MESSAGE_BYTES {
+        let total = message.len();
+        let mut cut = MAX_ERROR_MESSAGE_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str(&format!("… ({total} bytes)"));
+    }
+    message
+}
+
 impl<'a> Parser<'a> {
     /// Starts parsing `body` in `format`. The body is checked to be UTF-8 once, here.
     pub fn new(body: &'a [u8], format: Format) -> Result<Parser<'a>, ParseError> {
@@ -315,7 +334,7 @@ impl<'a> Parser<'a> {
             Err(message) => {
                 let e = ParseError {
                     line: line_of(self.src.as_bytes(), self.entry_start),
-                    message,
+                    message: cap_message(message),
                 };
                 self.state = State::Failed(e.clone());
                 Err(e)

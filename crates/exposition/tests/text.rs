@@ -574,3 +574,19 @@ fn quirks_prometheus_accepts() {
         ]
     );
 }
+
+/// Regression (issue #12): error messages quoted whatever the body held, so one label name of
+/// megabytes became a megabyte `lastError` and log line; they are now cut to 1 KiB.
+#[test]
+fn error_for_a_megabyte_label_name_is_short() {
+    let body = format!("metric{{{}\"=\"v\"}} 1\n", "n".repeat(1 << 20));
+    let mut p = Parser::new(body.as_bytes(), Format::Text).expect("utf-8");
+    let e = loop {
+        match p.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("parsed a malformed body"),
+            Err(e) => break e,
+        }
+    };
+    assert!(e.message.len() <= 1100, "{} bytes", e.message.len());
+}

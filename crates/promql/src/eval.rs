@@ -65,6 +65,10 @@ pub(crate) struct Ctx<'a> {
     storage: &'a Storage,
     deadline: Instant,
     loaded_samples: usize,
+    /// Points held by subqueries still being evaluated (an outer subquery's partial result while
+    /// an inner one runs), counted against `max_samples` with `loaded_samples` as Prometheus
+    /// counts its `currentSamples`: nested subqueries share one budget.
+    held_samples: usize,
     pub warnings: BTreeSet<String>,
     pub infos: BTreeSet<String>,
 }
@@ -112,6 +116,7 @@ pub(crate) fn run(
         storage,
         deadline: Instant::now() + opts.timeout,
         loaded_samples: 0,
+        held_samples: 0,
         warnings: BTreeSet::new(),
         infos: BTreeSet::new(),
     };
@@ -462,6 +467,14 @@ impl<'a> Ctx<'a> {
     }
 
     fn eval_subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, QueryError> {
+        let held_before = self.held_samples;
+        let r = self.eval_subquery_points(sq, t);
+        // Whatever happened, this subquery's points are the caller's now (or dropped).
+        self.held_samples = held_before;
+        r
+    }
+
+    fn eval_subquery_points(&mut self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, QueryError> {
         let end = self
             .at_time(&sq.at)
             .unwrap_or(t)
@@ -494,7 +507,10 @@ impl<'a> Ctx<'a> {
                 _ => return err("subquery is only allowed on instant vector or scalar"),
             };
             count += elems.len();
-            if count > self.opts.max_samples {
+            self.held_samples += elems.len();
+            if count > self.opts.max_samples
+                || self.held_samples.saturating_add(self.loaded_samples) > self.opts.max_samples
+            {
                 return Err(QueryError::TooManySamples);
             }
             for e in elems {

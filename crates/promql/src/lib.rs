@@ -11,6 +11,9 @@
 mod aggr;
 mod eval;
 mod functions;
+pub mod limits;
+
+pub use limits::{QueryLimits, parse_bounded};
 
 pub use functions::almost_equal;
 mod matchers;
@@ -96,6 +99,8 @@ pub struct EngineOptions {
     /// Whether experimental functions and aggregations (`limitk`, `sort_by_label`, …) may be used
     /// (`--enable-feature=promql-experimental-functions`, as in Prometheus).
     pub experimental_functions: bool,
+    /// Bounds on the query text (length, nesting), checked before parsing.
+    pub limits: QueryLimits,
 }
 
 impl Default for EngineOptions {
@@ -106,6 +111,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
             experimental_functions: false,
+            limits: QueryLimits::default(),
         }
     }
 }
@@ -188,11 +194,53 @@ pub fn format_value(v: f64) -> String {
 }
 
 fn parse(query: &str, options: &EngineOptions) -> Result<promql_parser::parser::Expr, QueryError> {
-    let expr = promql_parser::parser::parse(query).map_err(QueryError::Parse)?;
+    let expr = parse_bounded(query, &options.limits)?;
+    check_at_modifiers(&expr)?;
     if !options.experimental_functions {
         refuse_experimental(&expr)?;
     }
     Ok(expr)
+}
+
+/// Prometheus refuses `@` timestamps outside int64 ("timestamp out of bounds for @ modifier");
+/// `promql-parser` clamps them to `u64::MAX` milliseconds instead, so a clamped one is refused.
+fn check_at_modifiers(e: &promql_parser::parser::Expr) -> Result<(), QueryError> {
+    use promql_parser::parser::{AtModifier, Expr};
+    let check = |at: &Option<AtModifier>| match at {
+        Some(AtModifier::At(t)) => {
+            let ms = match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => d.as_millis(),
+                Err(e) => e.duration().as_millis(),
+            };
+            if ms >= u128::from(u64::MAX) {
+                return Err(QueryError::Parse(
+                    "timestamp out of bounds for @ modifier".into(),
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    match e {
+        Expr::VectorSelector(vs) => check(&vs.at),
+        Expr::MatrixSelector(ms) => check(&ms.vs.at),
+        Expr::Subquery(s) => {
+            check(&s.at)?;
+            check_at_modifiers(&s.expr)
+        }
+        Expr::Call(c) => c.args.args.iter().try_for_each(|a| check_at_modifiers(a)),
+        Expr::Aggregate(a) => {
+            check_at_modifiers(&a.expr)?;
+            a.param.as_deref().map_or(Ok(()), check_at_modifiers)
+        }
+        Expr::Unary(u) => check_at_modifiers(&u.expr),
+        Expr::Binary(b) => {
+            check_at_modifiers(&b.lhs)?;
+            check_at_modifiers(&b.rhs)
+        }
+        Expr::Paren(p) => check_at_modifiers(&p.expr),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Ok(()),
+    }
 }
 
 /// Prometheus refuses experimental functions at parse time unless the feature flag is on.

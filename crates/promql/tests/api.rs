@@ -109,3 +109,45 @@ fn experimental_functions_need_the_feature_flag() {
             .is_ok()
     );
 }
+
+/// Regression (issue #12, hostile API battery): each subquery counted only its own points
+/// against `max_samples`, so nested subqueries with tiny steps held several times the limit at
+/// once; they now share one budget with the loaded samples, as Prometheus's `currentSamples`.
+#[test]
+fn nested_subqueries_share_the_max_samples_budget() {
+    let (_d, st) = storage();
+    let q = "max_over_time(max_over_time(up_total[4m:1s])[4m:1s])";
+    // The inner subquery alone holds ~240 points and the outer one up to ~240.
+    let e = Engine::new(EngineOptions {
+        max_samples: 300,
+        ..EngineOptions::default()
+    });
+    assert_eq!(
+        e.instant_query(&st, q, 300_000),
+        Err(QueryError::TooManySamples)
+    );
+    let roomy = Engine::new(EngineOptions {
+        max_samples: 10_000,
+        ..EngineOptions::default()
+    });
+    assert!(roomy.instant_query(&st, q, 300_000).is_ok());
+}
+
+/// Regression (issue #12, hostile API battery): `up @ 1e300` was clamped by the parser to a
+/// far-future time and answered 200; Prometheus refuses it as out of bounds.
+#[test]
+fn at_modifier_of_1e300_is_out_of_bounds() {
+    let (_d, st) = storage();
+    let e = Engine::default();
+    for q in [
+        "up_total @ 1e300",
+        "rate(up_total[1m] @ -1e300)",
+        "up_total[5m:1m] @ 1e300",
+    ] {
+        assert!(
+            matches!(e.instant_query(&st, q, 300_000), Err(QueryError::Parse(m)) if m.contains("out of bounds")),
+            "{q}"
+        );
+    }
+    assert!(e.instant_query(&st, "up_total @ 300", 300_000).is_ok());
+}

@@ -234,7 +234,11 @@ fn check_rule(
     let Some(expr) = r.expr.as_ref().filter(|e| !e.value.trim().is_empty()) else {
         return fail(rpos, "expr", "field 'expr' must be set in rule".into());
     };
-    if let Err(e) = promql_parser::parser::parse(&expr.value) {
+    // Bounded like queries: `check rules` and reloads must not overflow the stack on a rule
+    // nested ten thousand levels deep.
+    if let Err(e) =
+        edgeprom_promql::parse_bounded(&expr.value, &edgeprom_promql::QueryLimits::default())
+    {
         return fail(
             pos(expr),
             "expr",

@@ -120,8 +120,9 @@ impl Rule {
             RuleKind::Alerting { annotations, .. } => (parse(&spec.labels), parse(annotations)),
             RuleKind::Recording => (Vec::new(), Vec::new()),
         };
-        let query_text = promql_parser::parser::parse(&spec.expr)
-            .map_or_else(|_| spec.expr.trim().to_string(), |e| e.to_string());
+        let query_text =
+            edgeprom_promql::parse_bounded(&spec.expr, &edgeprom_promql::QueryLimits::default())
+                .map_or_else(|_| spec.expr.trim().to_string(), |e| e.to_string());
         Rule {
             spec,
             query_text,

@@ -546,7 +546,8 @@ fn split(src: &str) -> Result<Vec<Item>, TemplateError> {
                     None => {
                         if c == b'"' || c == b'`' {
                             quote = Some(c);
-                        } else if inner[i..].starts_with("}}") {
+                        // Bytes, not `inner[i..]`: `i` can sit inside a multi-byte character.
+                        } else if bytes[i..].starts_with(b"}}") {
                             end = Some(i);
                             break;
                         }
@@ -1232,20 +1233,36 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
+        // Go's fmt refuses widths and precisions over 1e6 (`%!(BADWIDTH)`, `%!(BADPREC)`); without
+        // that bound `%99999999999d` in an annotation would pad to gigabytes, or overflow.
+        const MAX_WIDTH: usize = 1_000_000;
         let mut width = None;
         while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-            width = Some(width.unwrap_or(0) * 10 + d as usize);
+            width = Some(
+                width
+                    .unwrap_or(0usize)
+                    .saturating_mul(10)
+                    .saturating_add(d as usize),
+            );
             chars.next();
+        }
+        if width.is_some_and(|w| w > MAX_WIDTH) {
+            out.push_str("%!(BADWIDTH)");
+            width = None;
         }
         let mut prec = None;
         if chars.peek() == Some(&'.') {
             chars.next();
-            let mut p = 0;
+            let mut p = 0usize;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                p = p * 10 + d as usize;
+                p = p.saturating_mul(10).saturating_add(d as usize);
                 chars.next();
             }
-            prec = Some(p);
+            if p > MAX_WIDTH {
+                out.push_str("%!(BADPREC)");
+            } else {
+                prec = Some(p);
+            }
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -1471,6 +1488,36 @@ mod tests {
             "{{ query \"up\" }}",
         ] {
             assert!(Template::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    /// Regression (fuzz target `rules`): an action holding a multi-byte character before its
+    /// `}}` sliced the text inside the character and panicked (`{{ $value | h\u{fffd}manize }}`).
+    #[test]
+    fn action_with_multibyte_character_does_not_panic() {
+        for src in [
+            "{{ $value | h\u{fffd}manize }}",
+            "{{ $labels.dévice }}",
+            "{{ Љ }}",
+        ] {
+            let _ = Template::parse(src);
+        }
+    }
+
+    /// Regression (issue #12): a width or precision of many digits in a rule's template
+    /// overflowed (a panic in debug builds) or padded the output to gigabytes; beyond Go's bound
+    /// of 1e6 they print Go's `%!(BADWIDTH)`/`%!(BADPREC)` instead.
+    #[test]
+    fn printf_with_absurd_width_or_precision_is_bounded() {
+        for src in [
+            r#"{{ printf "%99999999999999999999999d" 1 }}"#,
+            r#"{{ printf "%.99999999999999999999999f" 1.5 }}"#,
+            r#"{{ printf "%2000000s" "x" }}"#,
+        ] {
+            let t = Template::parse(src).expect("parses");
+            let out = t.execute(&data(1.0)).expect("executes");
+            assert!(out.len() < 100, "{src}: {} bytes", out.len());
+            assert!(out.contains("%!(BAD"), "{src}: {out}");
         }
     }
 }

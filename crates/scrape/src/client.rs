@@ -9,6 +9,21 @@ use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, Head
 
 use crate::scrape_loop::ScrapeError;
 
+/// The body size limit of a job whose configuration sets none (`body_size_limit` unset or 0,
+/// which Prometheus takes as unlimited): an edge node has nobody to restart it after a target
+/// answers with gigabytes, so a scrape stops reading at 256 MiB and fails with `up == 0`. A larger
+/// `body_size_limit` in the configuration raises it.
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
+
+/// The limit a job applies: its configured one, or [`DEFAULT_BODY_SIZE_LIMIT`] when none is set.
+pub(crate) fn effective_body_size_limit(configured: u64) -> u64 {
+    if configured == 0 {
+        DEFAULT_BODY_SIZE_LIMIT
+    } else {
+        configured
+    }
+}
+
 const USER_AGENT: &str = concat!("edgeprom/", env!("CARGO_PKG_VERSION"));
 
 /// A job's HTTP client and the request settings every target of the job shares.
@@ -57,7 +72,7 @@ impl JobClient {
             accept,
             identity_encoding: !cfg.enable_compression,
             auth: authorization(http)?,
-            body_size_limit: cfg.body_size_limit,
+            body_size_limit: effective_body_size_limit(cfg.body_size_limit),
         })
     }
 
@@ -182,4 +197,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue #12): with no `body_size_limit` in the configuration a target could make
+    /// a scrape read a body of any size into memory, as Prometheus does with its default of 0.
+    #[test]
+    fn unset_body_size_limit_means_the_safe_default() {
+        assert_eq!(effective_body_size_limit(0), DEFAULT_BODY_SIZE_LIMIT);
+        assert_eq!(effective_body_size_limit(100 << 10), 100 << 10);
+        assert_eq!(effective_body_size_limit(1 << 40), 1 << 40);
+    }
 }

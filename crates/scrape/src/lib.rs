@@ -18,6 +18,7 @@ mod metrics;
 mod scrape_loop;
 mod target;
 
+pub use client::DEFAULT_BODY_SIZE_LIMIT;
 pub use exemplars::ExemplarStorage;
 pub use manager::{Manager, TargetHealth, TargetMetadata, TargetStatus};
 pub use metadata::{MetadataSnapshot, MetricMetadata};
