@@ -1,0 +1,156 @@
+//! Resharding against a receiver too slow for one shard: more shards start, and every series still
+//! arrives complete, in order, without a sample sent twice. In its own test binary so that the
+//! other queue tests do not share the two cores while the shard count is measured.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use edgeprom_config::Config;
+use edgeprom_model::{Appendable, Labels};
+use edgeprom_remote::{RemoteMetrics, RemoteWrite, RemoteWriteMessage};
+use edgeprom_storage::{Options, Storage};
+
+/// What the receiver does with request number `n` (counting from 0).
+type Rule = Box<dyn Fn(u64) -> StatusCode + Send + Sync>;
+
+struct Received {
+    /// Per series (labels text), every sample timestamp accepted, in arrival order.
+    series: Mutex<BTreeMap<String, Vec<i64>>>,
+    requests: AtomicU64,
+    rule: Mutex<Rule>,
+}
+
+async fn write(State(r): State<Arc<Received>>, body: Bytes) -> StatusCode {
+    let n = r.requests.fetch_add(1, Ordering::SeqCst);
+    let status = (r.rule.lock().unwrap())(n);
+    if !status.is_success() {
+        return status;
+    }
+    let decoded = edgeprom_remote::decode(&body, RemoteWriteMessage::V1, 64 << 20).unwrap();
+    let mut series = r.series.lock().unwrap();
+    for s in decoded.batch.series {
+        series
+            .entry(s.labels.to_string())
+            .or_default()
+            .extend(s.samples.iter().map(|x| x.t));
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn receiver(rule: Rule) -> (String, Arc<Received>) {
+    let r = Arc::new(Received {
+        series: Mutex::new(BTreeMap::new()),
+        requests: AtomicU64::new(0),
+        rule: Mutex::new(rule),
+    });
+    let app = Router::new()
+        .route("/write", post(write))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/write", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, r)
+}
+
+/// `scrapes` commits of 40 series each, one sample per series, timestamps `from..from+scrapes`.
+fn append(storage: &Storage, from: i64, scrapes: i64) {
+    for t in from..from + scrapes {
+        let mut app = storage.appender();
+        for i in 0..40 {
+            let l = Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]);
+            app.append(None, &l, t * 1000, t as f64).unwrap();
+        }
+        app.commit().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_gets_more_shards_and_still_every_sample_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::open(dir.path(), Options::default()).unwrap());
+    let (url, received) = receiver(Box::new(|_| StatusCode::NO_CONTENT)).await;
+    // Every request takes 40 ms: one shard sends at most 250 samples/s of 10-sample requests,
+    // while 400 samples/s come in.
+    let slow = Router::new().route(
+        "/write",
+        post(move |body: Bytes| {
+            let url = url.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                let r = reqwest::Client::new().post(url).body(body).send().await;
+                r.map_or(StatusCode::BAD_GATEWAY, |r| r.status())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/write", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let yaml = format!(
+        "remote_write:\n  - url: {slow_url}\n    name: q\n    queue_config:\n      min_shards: 1\n      \
+         max_shards: 6\n      max_samples_per_send: 10\n      batch_send_deadline: 20ms\n"
+    );
+    let cfg = Config::parse(&yaml, Path::new("/cfg/prometheus.yml")).unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let remote = RemoteWrite::new(
+        storage.clone(),
+        RemoteMetrics::register(&mut registry),
+        Duration::from_secs(30),
+        None,
+    );
+    remote
+        .apply_config(&cfg.remote_write, &cfg.global.external_labels)
+        .await
+        .unwrap();
+    // 40 samples every 100 ms for 14 s: one shard falls behind, and the check at 10 s empties it
+    // (≈6 s) and reshards.
+    // Paced by an interval that catches up, so a slow machine still appends 400 samples/s on
+    // average (a plain sleep after each append would lower the rate and the shards needed).
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // Shards go up while samples come in faster than one shard sends, and back down to
+    // `min_shards` once they stop: the most seen is what shows the resharding.
+    let shards = |registry: &prometheus_client::registry::Registry| -> f64 {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("prometheus_remote_storage_shards{"))
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let mut most = 0.0f64;
+    for k in 0..140 {
+        tick.tick().await;
+        append(&storage, 1 + k, 1);
+        most = most.max(shards(&registry));
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while received
+        .series
+        .lock()
+        .unwrap()
+        .values()
+        .map(Vec::len)
+        .sum::<usize>()
+        < 40 * 140
+        && Instant::now() < deadline
+    {
+        most = most.max(shards(&registry));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    remote.stop().await;
+    assert!(most > 1.0, "never resharded above one shard");
+    let series = received.series.lock().unwrap();
+    let want: Vec<i64> = (1..=140).map(|t| t * 1000).collect();
+    for (labels, ts) in series.iter() {
+        assert_eq!(ts, &want, "{labels}");
+    }
+}
