@@ -1,5 +1,6 @@
-//! Helpers shared by the end-to-end tests: start the real `edgeprom` binary on a free loopback port,
-//! talk to it over HTTP, and kill it when the test ends.
+//! Helpers shared by the end-to-end tests: start the real `edgeprom` binary (and the outside
+//! servers some tests compare with or send to) on free loopback ports, talk to them over HTTP, and
+//! kill them when the test ends.
 
 #![allow(dead_code)]
 
@@ -143,4 +144,78 @@ pub fn run(dir: &Path, args: &[String], limit: Duration) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// An outside server a test talks to (Prometheus, VictoriaMetrics), killed on drop.
+pub struct External {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Drop for External {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The program `name` on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Starts `cmd` (stderr to `log`) listening on loopback `port` and waits (at most 30 s) until
+/// `ready_path` answers 2xx.
+pub async fn start_external(
+    mut cmd: Command,
+    port: u16,
+    ready_path: &str,
+    log: PathBuf,
+) -> External {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .spawn()
+        .expect("start server");
+    let mut p = External {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let read_log = |p: &External| std::fs::read_to_string(&p.log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = p.child.try_wait() {
+            panic!("{cmd:?} exited with {status}; log:\n{}", read_log(&p));
+        }
+        let ready = reqwest::get(format!("{}{ready_path}", p.base)).await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{cmd:?} not ready in 30 s; log:\n{}", read_log(&p));
+}
+
+/// Prometheus (`bin`) on `data` with no scrape targets, on loopback `port`, with `extra` flags;
+/// its config and log go into `dir`.
+pub async fn start_prometheus(
+    bin: &Path,
+    dir: &Path,
+    data: &Path,
+    port: u16,
+    extra: &[&str],
+) -> External {
+    let config = dir.join("prometheus-minimal.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra);
+    start_external(cmd, port, "/-/ready", dir.join("prometheus.log")).await
 }

@@ -37,11 +37,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, start, temp_dir};
+use common::{free_port, on_path, start, start_prometheus, temp_dir};
 use edgeprom_fixtures::corpus::{Config, Corpus, canonical_le};
 use serde_json::Value;
 
@@ -120,73 +120,10 @@ impl<W: Write> Write for Gap<W> {
     }
 }
 
-/// A Prometheus server, killed on drop.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `name` found in one of `PATH`'s directories.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Starts `prometheus` on `data` with no scrape targets and waits (at most 30 s) until `/-/ready`.
-async fn start_prometheus(bin: &Path, dir: &Path, data: &Path) -> Prometheus {
-    let config = dir.join("prometheus-minimal.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        // Time retention counts from the newest block; 10 years keeps every imported block.
-        .arg("--storage.tsdb.retention.time=10y")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(&log).expect("prometheus log"),
-        ))
-        .spawn()
-        .expect("start prometheus");
-    let mut p = Prometheus {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let read_log = |p: &Prometheus| std::fs::read_to_string(&p.log).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = p.child.try_wait() {
-            panic!("prometheus exited with {status}; log:\n{}", read_log(&p));
-        }
-        let ready = reqwest::get(format!("{}/-/ready", p.base)).await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            return p;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "prometheus did not become ready in 30 s; log:\n{}",
-        read_log(&p)
-    );
 }
 
 /// One panel query as the dashboard holds it, before Grafana substitutes variables.
@@ -1158,7 +1095,14 @@ async fn dashboard_queries_match_prometheus_2() {
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
     let (ep, prom) = tokio::join!(
         start(&dir, &config, &["--storage.tsdb.retention.time=10y"]),
-        start_prometheus(&prometheus, &dir, &prom_data)
+        start_prometheus(
+            &prometheus,
+            &dir,
+            &prom_data,
+            free_port(),
+            // Time retention counts from the newest block; 10 years keeps every imported block.
+            &["--storage.tsdb.retention.time=10y"],
+        )
     );
     println!("both ready ({:.1} s)", started.elapsed().as_secs_f64());
 

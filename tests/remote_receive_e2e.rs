@@ -10,11 +10,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{free_port, start, temp_dir};
+use common::{free_port, on_path, start, start_prometheus, temp_dir};
 use edgeprom_config::{Config, RemoteWriteConfig};
 use edgeprom_model::{Labels, Sample, stale_nan};
 use edgeprom_remote::{BatchSeries, RemoteWriteClient, RemoteWriteMessage, WriteBatch};
@@ -282,65 +281,6 @@ async fn edgeprom_receives_v1_and_v2() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A Prometheus server, killed on drop.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-async fn start_prometheus(bin: &Path, dir: &Path) -> Prometheus {
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start prometheus");
-    let mut p = Prometheus {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = p.child.try_wait() {
-            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-            panic!("prometheus exited with {status}; log:\n{log}");
-        }
-        let ready = reqwest::get(format!("{}/-/ready", p.base)).await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            return p;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-    panic!("prometheus did not become ready in 30 s; log:\n{log}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_2_accepts_our_v1_and_makes_v2_fall_back() {
     let Some(bin) = on_path("prometheus") else {
@@ -353,7 +293,14 @@ async fn prometheus_2_accepts_our_v1_and_makes_v2_fall_back() {
         return;
     };
     let dir = temp_dir("rw-prometheus");
-    let prom = start_prometheus(&bin, &dir).await;
+    let prom = start_prometheus(
+        &bin,
+        &dir,
+        &dir.join("data"),
+        free_port(),
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     let url = format!("{}/api/v1/write", prom.base);
     let t0 = (now_ms() - 10 * 60 * 1000) / STEP_MS * STEP_MS;
 

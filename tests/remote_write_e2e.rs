@@ -16,36 +16,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::routing::get;
-use common::{Edgeprom, free_port, metric, self_metrics, start, temp_dir};
+use common::{
+    Edgeprom, External, free_port, metric, on_path, self_metrics, start, start_external,
+    start_prometheus, temp_dir,
+};
 use serde_json::Value;
-
-/// A receiver process, killed on drop.
-struct Receiver {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 /// The binary, or `None` after explaining the skip (a failure when `require_env` is set).
 fn binary(name: &str, require_env: &str, package: &str) -> Option<PathBuf> {
@@ -60,53 +42,7 @@ fn binary(name: &str, require_env: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-/// Starts a receiver and waits (at most 30 s) until `ready_path` answers 2xx.
-async fn start_receiver(mut cmd: Command, port: u16, ready_path: &str, log: PathBuf) -> Receiver {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start receiver");
-    let mut r = Receiver {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = r.child.try_wait() {
-            panic!(
-                "receiver exited with {status}; log:\n{}",
-                std::fs::read_to_string(&r.log).unwrap_or_default()
-            );
-        }
-        let ready = reqwest::get(format!("{}{ready_path}", r.base)).await;
-        if ready.is_ok_and(|x| x.status().is_success()) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "receiver not ready in 30 s; log:\n{}",
-        std::fs::read_to_string(&r.log).unwrap_or_default()
-    );
-}
-
-async fn start_prometheus(bin: &Path, dir: &Path, port: u16) -> Receiver {
-    let config = dir.join("prometheus-receiver.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("config");
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("prometheus-data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver");
-    start_receiver(cmd, port, "/-/ready", dir.join("prometheus.log")).await
-}
-
-async fn start_victoriametrics(bin: &Path, dir: &Path) -> Receiver {
+async fn start_victoriametrics(bin: &Path, dir: &Path) -> External {
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
@@ -118,7 +54,7 @@ async fn start_victoriametrics(bin: &Path, dir: &Path) -> Receiver {
         // Recent points are otherwise hidden for 30 s, and answers cached.
         .arg("-search.latencyOffset=0s")
         .arg("-search.disableCache");
-    start_receiver(cmd, port, "/health", dir.join("victoriametrics.log")).await
+    start_external(cmd, port, "/health", dir.join("victoriametrics.log")).await
 }
 
 /// Two targets whose counters grow by one per scrape; one also serves a series that goes away
@@ -313,7 +249,14 @@ async fn forwards_the_same_series_and_samples_to_prometheus_and_victoriametrics(
         return;
     };
     let dir = temp_dir("remote-write");
-    let prometheus = start_prometheus(&prom, &dir, free_port()).await;
+    let prometheus = start_prometheus(
+        &prom,
+        &dir,
+        &dir.join("prometheus-data"),
+        free_port(),
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     let victoria = start_victoriametrics(&vm, &dir).await;
     let targets = targets().await;
     let cfg = dir.join("edgeprom.yml");
@@ -412,7 +355,14 @@ async fn an_outage_and_a_sigkill_restart_lose_and_repeat_nothing() {
     };
     let dir = temp_dir("remote-write-outage");
     let port = free_port();
-    let receiver = start_prometheus(&prom, &dir, port).await;
+    let receiver = start_prometheus(
+        &prom,
+        &dir,
+        &dir.join("prometheus-data"),
+        port,
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     let targets = targets().await;
     let cfg = dir.join("edgeprom.yml");
     let url = format!("{}/api/v1/write", receiver.base);
@@ -433,7 +383,14 @@ async fn an_outage_and_a_sigkill_restart_lose_and_repeat_nothing() {
     drop(ep);
     let ep = start(&dir, &cfg, &[]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let receiver = start_prometheus(&prom, &dir, port).await;
+    let receiver = start_prometheus(
+        &prom,
+        &dir,
+        &dir.join("prometheus-data"),
+        port,
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let at = now_ms() - 500;
