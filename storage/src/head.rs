@@ -81,6 +81,9 @@ impl MemSeries {
 }
 
 /// Counters the head keeps for self-metrics and tests.
+/// How long full head chunks stay in memory after a write to disk failed before the next try.
+const CHUNK_RETRY_MS: i64 = 10_000;
+
 #[derive(Debug, Default)]
 pub(crate) struct HeadStats {
     pub samples_appended: AtomicU64,
@@ -88,6 +91,7 @@ pub(crate) struct HeadStats {
     pub duplicates: AtomicU64,
     pub chunks_written: AtomicU64,
     pub wal_failures: AtomicU64,
+    pub chunk_write_failures: AtomicU64,
 }
 
 pub(crate) struct Head {
@@ -96,6 +100,10 @@ pub(crate) struct Head {
     /// Serialises commits: the WAL order is the order samples are applied in.
     wal: Mutex<Wal>,
     chunks: ChunkDiskMapper,
+    /// After a head chunk could not be written, no series tries again before this instant
+    /// (milliseconds since `started`): on a full disk every append would otherwise retry and log.
+    chunk_retry_at: AtomicI64,
+    started: std::time::Instant,
     min_time: AtomicI64,
     max_time: AtomicI64,
     pub(crate) stats: HeadStats,
@@ -154,6 +162,8 @@ impl Head {
             chunks,
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
+            chunk_retry_at: AtomicI64::new(0),
+            started: std::time::Instant::now(),
             stats: HeadStats::default(),
         };
 
@@ -298,6 +308,10 @@ impl Head {
             let (Some(mint), Some(maxt)) = (ms.open.first_time(), ms.open.last_time()) else {
                 return;
             };
+            let now = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            if now < self.chunk_retry_at.load(Ordering::Relaxed) {
+                return;
+            }
             match self.chunks.write(u64::from(r), mint, maxt, ms.open.bytes()) {
                 Ok(cref) => {
                     ms.push_disk(cref);
@@ -305,10 +319,23 @@ impl Head {
                     self.stats.chunks_written.fetch_add(1, Ordering::Relaxed);
                 }
                 // The samples are safe in the WAL; keep the chunk open (it grows past 120 samples,
-                // which XOR allows) and retry at the next append.
-                Err(e) => tracing::warn!(error = %e, "writing a full head chunk failed; kept open"),
+                // which XOR allows) and retry after a pause.
+                Err(e) => {
+                    self.stats
+                        .chunk_write_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.chunk_retry_at
+                        .store(now.saturating_add(CHUNK_RETRY_MS), Ordering::Relaxed);
+                    tracing::warn!(error = %e, retry_in_ms = CHUNK_RETRY_MS, "writing a full head chunk failed; kept in memory");
+                }
             }
         }
+    }
+
+    /// Ends the pause after a failed head-chunk write, so tests need not wait it out.
+    #[cfg(test)]
+    pub(crate) fn retry_chunk_writes_now(&self) {
+        self.chunk_retry_at.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn appender(&self) -> HeadAppender<'_> {

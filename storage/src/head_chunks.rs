@@ -137,10 +137,23 @@ impl ChunkDiskMapper {
         for seq in seqs {
             let path = dir.join(file_name(seq));
             let file = File::open(&path).map_err(io(&path))?;
+            let len = file.metadata().map_err(io(&path))?.len();
+            if len < FILE_HEADER {
+                // A crash (or a full disk) between creating a file and preallocating it: nothing
+                // was ever written to it.
+                repair.problems.push(format!(
+                    "{}: {len} bytes, shorter than a file header; removed",
+                    path.display()
+                ));
+                drop(file);
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                continue;
+            }
             // SAFETY: files in this directory are only ever extended by this process and never
             // truncated while mapped; the data directory is owned by one edgeprom process.
             let map = unsafe { Mmap::map(&file) }.map_err(io(&path))?;
-            if let Some(problem) = scan(seq, &map, &mut chunks) {
+            let written = written_len(&file, len);
+            if let Some(problem) = scan(seq, &map[..written], &mut chunks) {
                 repair
                     .problems
                     .push(format!("{}: {problem}", path.display()));
@@ -194,7 +207,11 @@ impl ChunkDiskMapper {
         let crc = crc32c::crc32c(&w.buf);
         w.buf.extend_from_slice(&crc.to_be_bytes());
         let path = self.dir.join(file_name(w.seq));
-        w.file.write_all_at(&w.buf, w.offset).map_err(io(&path))?;
+        // A failed or partial write leaves `offset` where it was: the next chunk overwrites the
+        // torn bytes, and a crash before that leaves a record whose CRC ends the file's scan.
+        crate::fault::check(&path)
+            .and_then(|()| w.file.write_all_at(&w.buf, w.offset))
+            .map_err(io(&path))?;
         let r = ChunkRef::new(w.seq, w.offset);
         w.offset += need;
         let mut file_maxt = self.file_maxt.lock().unwrap_or_else(|e| e.into_inner());
@@ -213,6 +230,7 @@ impl ChunkDiskMapper {
             .next_back()
             .map_or(1, |s| s + 1);
         let path = self.dir.join(file_name(seq));
+        crate::fault::check(&path).map_err(io(&path))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -223,10 +241,22 @@ impl ChunkDiskMapper {
         let mut header = [0u8; FILE_HEADER as usize];
         header[..4].copy_from_slice(&MAGIC.to_be_bytes());
         header[4] = FORMAT_VERSION;
-        file.write_all_at(&header, 0).map_err(io(&path))?;
-        file.set_len(size).map_err(io(&path))?;
-        // SAFETY: see `open`; the file now has its final length and is never truncated while mapped.
-        let map = unsafe { Mmap::map(&file) }.map_err(io(&path))?;
+        let prepared = crate::fault::check(&path)
+            .and_then(|()| file.write_all_at(&header, 0))
+            .and_then(|()| file.set_len(size))
+            // SAFETY: see `open`; the file now has its final length and is never truncated while
+            // mapped.
+            .and_then(|()| unsafe { Mmap::map(&file) });
+        let map = match prepared {
+            Ok(map) => map,
+            Err(e) => {
+                // Not yet mapped or known: remove it, or the retry's `create_new` of the same
+                // sequence number would fail for ever once space returns.
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                return Err(io(&path)(e));
+            }
+        };
         self.files
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -296,6 +326,25 @@ impl ChunkDiskMapper {
         }
         Ok(doomed.len())
     }
+}
+
+/// How much of a preallocated file may hold records: up to its first hole. Records are written
+/// from the start without gaps, so nothing lies beyond it, and the scan must not look there: on
+/// tmpfs, touching a hole through a shared map allocates a page, which on a full file system is a
+/// SIGBUS instead of an error. Where holes cannot be found (no `SEEK_HOLE`), the whole file.
+fn written_len(file: &File, len: u64) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on a descriptor this function borrows; it only moves the file offset, which
+    // nothing else uses (the mapper reads through the map and writes with positional writes).
+    let hole = unsafe {
+        libc::lseek(
+            file.as_raw_fd(),
+            FILE_HEADER as libc::off_t,
+            libc::SEEK_HOLE,
+        )
+    };
+    let end = u64::try_from(hole).map_or(len, |h| h.min(len));
+    usize::try_from(end).unwrap_or(usize::MAX)
 }
 
 /// The data range of the record at `offset`, if it is complete and its CRC matches.

@@ -11,6 +11,7 @@
 
 pub mod block;
 pub mod chunk;
+mod fault;
 mod head;
 mod head_chunks;
 pub mod index;
@@ -129,6 +130,12 @@ pub struct StorageStats {
     pub chunks_created: u64,
     /// Commits that failed because the WAL could not be written (e.g. a full disk).
     pub wal_failures: u64,
+    /// Full head chunks that could not be written to disk (kept in memory and retried).
+    pub chunk_write_failures: u64,
+    /// Compactions (head to block, or blocks merged) that failed and will be retried.
+    pub compactions_failed: u64,
+    /// WAL checkpoints that failed and will be retried.
+    pub checkpoints_failed: u64,
     /// Oldest sample in the head (ms), 0 when empty.
     pub min_time: i64,
     /// Newest sample in the head (ms), 0 when empty.
@@ -232,6 +239,23 @@ fn quarantine(block: &Path) -> std::io::Result<()> {
     std::fs::rename(block, q.join(name))
 }
 
+/// Hard-links every file under `from` into the same place under `to`.
+fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fault::check(to)?;
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            link_tree(&entry.path(), &target)?;
+        } else {
+            fault::check(&target)?;
+            std::fs::hard_link(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -264,6 +288,8 @@ pub struct Storage {
     tombstones: RwLock<tombstones::Tombstones>,
     /// Held while blocks are compacted or rewritten, so two passes never replace the same block.
     rewriting: Mutex<()>,
+    compactions_failed: std::sync::atomic::AtomicU64,
+    checkpoints_failed: std::sync::atomic::AtomicU64,
     /// Per WAL reader, the oldest position it still needs.
     wal_holds: Mutex<std::collections::HashMap<String, wal::WalPosition>>,
     /// Held for the life of the storage: one process per data directory.
@@ -327,6 +353,8 @@ impl Storage {
             options,
             tombstones: RwLock::new(tombstones),
             rewriting: Mutex::new(()),
+            compactions_failed: Default::default(),
+            checkpoints_failed: Default::default(),
             wal_holds: Mutex::new(std::collections::HashMap::new()),
             _lock: lock,
         })
@@ -407,10 +435,14 @@ impl Storage {
             return Ok(0);
         }
         let mut tombstones = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        // Applied only once saved: a deletion the disk refused must not hide data until the next
+        // restart and then come undone.
+        let mut next = tombstones.clone();
         for labels in &hit {
-            tombstones.add(labels.clone(), mint, maxt);
+            next.add(labels.clone(), mint, maxt);
         }
-        tombstones.save(&self.dir)?;
+        next.save(&self.dir)?;
+        *tombstones = next;
         tracing::info!(series = hit.len(), mint, maxt, "series deleted");
         Ok(hit.len())
     }
@@ -555,15 +587,45 @@ impl Storage {
     /// The periodic work off the write path: compacts the head's oldest block range into a block
     /// once the head spans 1.5 ranges, applies retention by time (measured back from `now_ms`) and by
     /// size, and checkpoints the WAL so that replay after a crash stays short.
+    ///
+    /// A failed stage (a full or failing disk) does not stop the later ones — retention is what
+    /// frees space — and is retried by the next pass; the first error is returned.
     pub fn maintain(&self, now_ms: i64) -> Result<MaintainReport, StorageError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let _exclusive = lock_ignoring_poison(&self.rewriting);
         let mut report = MaintainReport::default();
-        while let Some(meta) = self.compact_head()? {
-            report.blocks_written.push(meta.id);
+        let mut first_error = None;
+        let compacted = (|| {
+            while let Some(meta) = self.compact_head()? {
+                report.blocks_written.push(meta.id);
+            }
+            while let Some(meta) = self.compact_blocks()? {
+                report.blocks_written.push(meta.id);
+            }
+            Ok::<(), StorageError>(())
+        })();
+        if let Err(e) = compacted {
+            self.compactions_failed.fetch_add(1, Relaxed);
+            first_error = Some(e);
         }
-        while let Some(meta) = self.compact_blocks()? {
-            report.blocks_written.push(meta.id);
+        if let Err(e) = self.apply_retention(now_ms, &mut report) {
+            first_error.get_or_insert(e);
         }
+        if let Err(e) = self.checkpoint_wal() {
+            self.checkpoints_failed.fetch_add(1, Relaxed);
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    fn apply_retention(
+        &self,
+        now_ms: i64,
+        report: &mut MaintainReport,
+    ) -> Result<(), StorageError> {
         if self.options.retention_ms > 0 {
             let cutoff = now_ms - self.options.retention_ms;
             report.series_removed = self.head.truncate_before(cutoff)?;
@@ -582,8 +644,7 @@ impl Storage {
                 true
             })?;
         }
-        self.checkpoint_wal()?;
-        Ok(report)
+        Ok(())
     }
 
     /// Writes the head's oldest full block range to a block and drops it from the head; `None` when
@@ -651,6 +712,72 @@ impl Storage {
         self.head.truncate_before(hmax.saturating_add(1))?;
         self.checkpoint_wal()?;
         Ok(written)
+    }
+
+    /// Writes a snapshot of everything stored into `dir` (which must not exist): the blocks as
+    /// hard links (blocks are immutable, so they cost no space until deleted here), the head's
+    /// samples after the newest block as one more block unless `skip_head`, and the tombstones. The
+    /// result is a data directory `edgeprom --storage.tsdb.path` (or Prometheus) can open. On error
+    /// nothing of it is left behind: on a full disk a partial snapshot would hold the space the
+    /// retry needs.
+    pub fn snapshot(&self, dir: &Path, skip_head: bool) -> Result<(), StorageError> {
+        let written = self.write_snapshot(dir, skip_head);
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        written
+    }
+
+    fn write_snapshot(&self, dir: &Path, skip_head: bool) -> Result<(), StorageError> {
+        let dir_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StorageError::Dir { path, source }
+        };
+        fault::check(dir)
+            .and_then(|()| std::fs::create_dir_all(dir))
+            .map_err(dir_err(dir))?;
+        let blocks = self.blocks();
+        for b in blocks.iter() {
+            let id = &b.meta().id;
+            link_tree(&self.dir.join(id), &dir.join(id)).map_err(dir_err(&dir.join(id)))?;
+        }
+        let tombstones = self
+            .tombstones
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !tombstones.is_empty() {
+            tombstones.save(dir)?;
+        }
+        if skip_head {
+            return Ok(());
+        }
+        let Some((head_min, newest)) = self.time_range() else {
+            return Ok(());
+        };
+        let mint = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(head_min);
+        if newest < mint {
+            return Ok(());
+        }
+        let all = index::Matcher::new(index::MatchType::Regex, "__name__", ".+")
+            .map_err(|e| StorageError::Block(block::BlockError::InvalidInput(e.to_string())))?;
+        let series: Vec<(Labels, Vec<(i64, f64)>)> = self
+            .select(&[all], mint, newest)
+            .into_iter()
+            .map(|s| {
+                let samples: Vec<(i64, f64)> = s.samples().filter(|&(t, _)| t >= mint).collect();
+                (s.labels, samples)
+            })
+            .filter(|(_, samples)| !samples.is_empty())
+            .collect();
+        if !series.is_empty() {
+            block::write_block(dir, series.into_iter(), mint, newest + 1, 1, Vec::new())?;
+        }
+        Ok(())
     }
 
     fn checkpoint_wal(&self) -> Result<(), StorageError> {
@@ -785,6 +912,9 @@ impl Storage {
             duplicates: s.duplicates.load(Relaxed),
             chunks_created: s.chunks_written.load(Relaxed),
             wal_failures: s.wal_failures.load(Relaxed),
+            chunk_write_failures: s.chunk_write_failures.load(Relaxed),
+            compactions_failed: self.compactions_failed.load(Relaxed),
+            checkpoints_failed: self.checkpoints_failed.load(Relaxed),
             min_time,
             max_time,
         }
@@ -797,5 +927,7 @@ impl Appendable for Storage {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

@@ -51,7 +51,7 @@ struct Entry {
 }
 
 /// Deleted ranges by series.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Tombstones {
     /// Sorted, disjoint, non-adjacent inclusive intervals per series.
     by_series: BTreeMap<Labels, Vec<(i64, i64)>>,
@@ -120,6 +120,7 @@ impl Tombstones {
             path: tmp.clone(),
             reason: e.to_string(),
         })?;
+        crate::fault::check(&tmp).map_err(io(&tmp))?;
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;

@@ -4,13 +4,10 @@
 //! tombstones that hide the data from every read at once; `clean_tombstones` rewrites the blocks
 //! without it. Both answer 204 No Content on success, as Prometheus does.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use edgeprom_storage::Storage;
-use edgeprom_storage::index::{MatchType, Matcher};
 
 use crate::response::ErrorType;
 use crate::{Api, ApiError, ApiResult, Params, Success};
@@ -72,8 +69,8 @@ pub(crate) async fn snapshot(State(api): State<Arc<Api>>, p: Params) -> ApiResul
         fastrand::u64(..)
     );
     let storage = api.storage.clone();
-    let dir_name = name.clone();
-    tokio::task::spawn_blocking(move || write_snapshot(&storage, &dir_name, skip_head))
+    let dir = storage.dir().join("snapshots").join(&name);
+    tokio::task::spawn_blocking(move || storage.snapshot(&dir, skip_head))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(format!("create snapshot: {e}")))?;
@@ -87,59 +84,4 @@ fn parse_bool(v: &str) -> Option<bool> {
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
     }
-}
-
-fn write_snapshot(storage: &Storage, name: &str, skip_head: bool) -> Result<(), String> {
-    let dir = storage.dir().join("snapshots").join(name);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let mut blocks_end = i64::MIN;
-    for (id, _, max_time, _) in storage.block_list() {
-        blocks_end = blocks_end.max(max_time);
-        // Hard links: blocks are immutable, so the snapshot costs no space until they are deleted.
-        link_tree(&storage.dir().join(&id), &dir.join(&id)).map_err(|e| format!("{id}: {e}"))?;
-    }
-    if skip_head {
-        return Ok(());
-    }
-    let Some((_, newest)) = storage.time_range() else {
-        return Ok(());
-    };
-    let mint = if blocks_end == i64::MIN {
-        storage.time_range().map_or(0, |r| r.0)
-    } else {
-        blocks_end
-    };
-    if newest < mint {
-        return Ok(());
-    }
-    let all = Matcher::new(MatchType::Regex, "__name__", ".+").map_err(|e| e.to_string())?;
-    let series = storage
-        .select(&[all], mint, newest)
-        .into_iter()
-        .map(|s| {
-            let samples: Vec<(i64, f64)> = s.samples().filter(|&(t, _)| t >= mint).collect();
-            (s.labels, samples)
-        })
-        .filter(|(_, samples)| !samples.is_empty())
-        .collect::<Vec<_>>();
-    if series.is_empty() {
-        return Ok(());
-    }
-    edgeprom_storage::block::write_block(&dir, series.into_iter(), mint, newest + 1, 1, Vec::new())
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            link_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::hard_link(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }

@@ -71,6 +71,21 @@ impl Collector for StorageCollector {
                 "Total number of WAL writes that failed (the commit was refused).",
                 s.wal_failures,
             ),
+            (
+                "edgeprom_tsdb_head_chunk_writes_failed",
+                "Total number of full head chunks that could not be written to disk (kept in memory and retried).",
+                s.chunk_write_failures,
+            ),
+            (
+                "prometheus_tsdb_compactions_failed",
+                "Total number of compactions that failed for the partition.",
+                s.compactions_failed,
+            ),
+            (
+                "prometheus_tsdb_checkpoint_creations_failed",
+                "Total number of checkpoint creations that failed.",
+                s.checkpoints_failed,
+            ),
         ];
         for (name, help, v) in counters {
             let c = ConstCounter::new(v);

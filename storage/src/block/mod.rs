@@ -152,12 +152,14 @@ fn new_block_id() -> String {
 
 /// Writes a file and fsyncs it.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BlockError> {
+    crate::fault::check(path).map_err(io_err(path))?;
     let mut f = File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
 }
 
 fn sync_dir(path: &Path) -> Result<(), BlockError> {
+    crate::fault::check(path).map_err(io_err(path))?;
     File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io_err(path))
@@ -173,6 +175,7 @@ struct SamplesWriter {
 
 impl SamplesWriter {
     fn create(path: PathBuf) -> Result<SamplesWriter, BlockError> {
+        crate::fault::check(&path).map_err(io_err(&path))?;
         let f = File::create(&path).map_err(io_err(&path))?;
         let mut w = SamplesWriter {
             path,
@@ -187,6 +190,7 @@ impl SamplesWriter {
     }
 
     fn write(&mut self, b: &[u8]) -> Result<(), BlockError> {
+        crate::fault::check(&self.path).map_err(io_err(&self.path))?;
         self.out.write_all(b).map_err(io_err(&self.path))?;
         self.crc = crc32c::crc32c_append(self.crc, b);
         self.len += b.len() as u64;
@@ -244,20 +248,32 @@ pub(crate) fn write_block_with(
     fs::create_dir_all(parent).map_err(io_err(parent))?;
     let id = new_block_id();
     let tmp = parent.join(format!("{id}{TMP_SUFFIX}"));
+    crate::fault::check(&tmp).map_err(io_err(&tmp))?;
     fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let written = write_tmp(&tmp, &id, series, mint, maxt, level, sources);
+    let dst = parent.join(&id);
+    let written = write_tmp(&tmp, &id, series, mint, maxt, level, sources)
+        .and_then(|meta| sync_dir(&tmp).map(|()| meta))
+        .and_then(|meta| {
+            crate::fault::check(&dst)
+                .and_then(|()| fs::rename(&tmp, &dst))
+                .map_err(io_err(&dst))?;
+            Ok(meta)
+        });
     let meta = match written {
         Ok(meta) => meta,
         Err(e) => {
-            // Best effort: a leftover is removed by `cleanup_tmp` anyway.
+            // On a full disk a leftover would hold the space the retry needs; `cleanup_tmp`
+            // removes what this cannot (after a crash).
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
     };
-    sync_dir(&tmp)?;
-    let dst = parent.join(&id);
-    fs::rename(&tmp, &dst).map_err(io_err(&dst))?;
-    sync_dir(parent)?;
+    if let Err(e) = sync_dir(parent) {
+        // The rename may not survive a power loss, and the caller treats an error as "no block":
+        // take it back so that a retry does not leave two copies.
+        let _ = fs::remove_dir_all(&dst);
+        return Err(e);
+    }
     Ok(meta)
 }
 

@@ -322,18 +322,24 @@ impl CheckpointPlan {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io_err("removing", &tmp))?;
         }
-        std::fs::create_dir(&tmp).map_err(io_err("creating", &tmp))?;
-        if let Err(e) = fill(&tmp, &mut stats) {
+        crate::fault::check(&tmp)
+            .and_then(|()| std::fs::create_dir(&tmp))
+            .map_err(io_err("creating", &tmp))?;
+        let written = fill(&tmp, &mut stats).and_then(|()| sync_dir(&tmp));
+        if let Err(e) = written {
+            // On a full disk the leftover would hold the space the retry needs.
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        sync_dir(&tmp)?;
         if final_dir.exists() {
             // A checkpoint of the same segment from a run that crashed before its cleanup: the new
             // one was built from it and supersedes it.
             std::fs::remove_dir_all(&final_dir).map_err(io_err("removing", &final_dir))?;
         }
-        std::fs::rename(&tmp, &final_dir).map_err(io_err("renaming", &tmp))?;
+        if let Err(e) = crate::fault::check(&tmp).and_then(|()| std::fs::rename(&tmp, &final_dir)) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(io_err("renaming", &tmp)(e));
+        }
         sync_dir(&self.dir)?;
         Ok(stats)
     }
@@ -766,7 +772,7 @@ impl Wal {
         }
         let written = self.offset + self.buf.len() as u64;
         if self.every_commit()
-            && let Err(e) = self.file.sync_data()
+            && let Err(e) = crate::fault::check(&self.path).and_then(|()| self.file.sync_data())
         {
             // Not durable, so report the commit as failed and take it back out, keeping the
             // promise that an error means "not logged".
@@ -789,6 +795,7 @@ impl Wal {
             (&*self.file).write_all(&self.buf[..n])?;
             return Err(io::Error::new(io::ErrorKind::StorageFull, "injected"));
         }
+        crate::fault::check(&self.path)?;
         (&*self.file).write_all(&self.buf)
     }
 
@@ -872,14 +879,18 @@ impl Wal {
             io_err("creating", &self.path)(io::Error::other("segment numbers exhausted"))
         })?;
         let path = segment_path(&self.dir, n);
+        crate::fault::check(&path).map_err(io_err("creating", &path))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(io_err("creating", &path))?;
-        if sync {
-            sync_dir(&self.dir)?;
+        if sync && let Err(e) = sync_dir(&self.dir) {
+            // Taken back, or the retry's `create_new` of the same number would fail for ever.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
         }
         self.file = Arc::new(file);
         if let Some(s) = &self.syncer {
@@ -1043,6 +1054,7 @@ impl CheckpointWriter {
         }
         if self.file.is_none() {
             let p = segment_path(&self.dir, self.n);
+            crate::fault::check(&p).map_err(io_err("creating", &p))?;
             let f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -1052,7 +1064,9 @@ impl CheckpointWriter {
             self.offset = 0;
         }
         if let Some((f, p)) = &mut self.file {
-            f.write_all(buf).map_err(io_err("writing", p))?;
+            crate::fault::check(p)
+                .and_then(|()| f.write_all(buf))
+                .map_err(io_err("writing", p))?;
         }
         self.offset += buf.len() as u64;
         self.total += buf.len() as u64;

@@ -93,7 +93,8 @@ pub(crate) fn list_checkpoints(dir: &Path) -> Result<Checkpoints, WalError> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
     #[cfg(unix)]
     {
-        File::open(dir)
+        crate::fault::check(dir)
+            .and_then(|()| File::open(dir))
             .and_then(|d| d.sync_all())
             .map_err(io_err("syncing directory", dir))?;
     }
