@@ -3,7 +3,7 @@
 //! gives them.
 
 use edgeprom_exposition::{Entry, Format};
-use edgeprom_model::Labels;
+use edgeprom_model::{Appendable, Labels, SeriesRef};
 
 use crate::corpus::{Config, Corpus};
 
@@ -49,6 +49,35 @@ pub fn dynamo_series(n: usize) -> Result<Fixture, String> {
         }
     }
     Ok((corpus, body, out))
+}
+
+/// Appends scrape `k` of `series` (from [`dynamo_series`]) at `T0_MS + k × STEP_MS`, with
+/// [`value`]s: one commit per target, as the scraper commits a scrape, passing each series' ref
+/// from the previous scrape as the scrape cache does. `names[i]` is the metric name of
+/// `series[i]`, computed once by the caller rather than per sample; `refs` (one per series,
+/// `None` at first) is filled in.
+pub fn append_scrape(
+    storage: &dyn Appendable,
+    series: &[(usize, Labels)],
+    names: &[String],
+    refs: &mut [Option<SeriesRef>],
+    k: usize,
+) -> Result<(), String> {
+    let t = T0_MS + k as i64 * STEP_MS;
+    let mut i = 0;
+    while i < series.len() {
+        let target = series[i].0;
+        let mut app = storage.appender();
+        while i < series.len() && series[i].0 == target {
+            let r = app
+                .append(refs[i], &series[i].1, t, value(i, k, &names[i]))
+                .map_err(|e| e.to_string())?;
+            refs[i] = Some(r);
+            i += 1;
+        }
+        app.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Counter-like for `_total`/`_bucket`/`_count`/`_sum`, a wandering gauge otherwise.

@@ -18,9 +18,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
 use clap::Parser;
-use edgeprom_bench::active::{STEP_MS, T0_MS, dynamo_series, value};
+use edgeprom_bench::active::{append_scrape, dynamo_series};
 use edgeprom_bench::sys::{memory, mib};
-use edgeprom_model::{Appendable, SeriesRef};
+use edgeprom_model::SeriesRef;
 use edgeprom_remote::progress::{Progress, ShardPosition, url_hash};
 use edgeprom_remote::{RemoteMetrics, RemoteWrite, RemoteWriteMessage};
 use edgeprom_storage::{Options, Storage};
@@ -139,20 +139,7 @@ async fn forward(args: &Args, path: &std::path::Path, port: u16) -> Result<(), S
     let mut refs: Vec<Option<SeriesRef>> = vec![None; series.len()];
     let start = Instant::now();
     for k in 0..args.scrapes {
-        let t = T0_MS + k as i64 * STEP_MS;
-        let mut i = 0;
-        while i < series.len() {
-            let target = series[i].0;
-            let mut app = storage.appender();
-            while i < series.len() && series[i].0 == target {
-                let r = app
-                    .append(refs[i], &series[i].1, t, value(i, k, &names[i]))
-                    .map_err(|e| e.to_string())?;
-                refs[i] = Some(r);
-                i += 1;
-            }
-            app.commit().map_err(|e| e.to_string())?;
-        }
+        append_scrape(&*storage, &series, &names, &mut refs, k)?;
     }
     let total = (series.len() * args.scrapes) as u64;
     println!("series {}", series.len());

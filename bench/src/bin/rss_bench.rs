@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use edgeprom_bench::active::{STEP_MS, T0_MS, dynamo_series, value};
+use edgeprom_bench::active::{STEP_MS, T0_MS, append_scrape, dynamo_series};
 use edgeprom_bench::sys::{memory, mib};
-use edgeprom_model::{Appendable, SeriesRef};
+use edgeprom_model::SeriesRef;
 use edgeprom_storage::index::{MatchType, Matcher};
 use edgeprom_storage::{Options, Storage};
 
@@ -57,20 +57,7 @@ fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
     let mut first_scrape = 0.0;
     for k in 0..args.scrapes {
-        let t = T0_MS + k as i64 * STEP_MS;
-        let mut i = 0;
-        while i < series.len() {
-            let target = series[i].0;
-            let mut app = storage.appender();
-            while i < series.len() && series[i].0 == target {
-                let r = app
-                    .append(refs[i], &series[i].1, t, value(i, k, &names[i]))
-                    .map_err(|e| e.to_string())?;
-                refs[i] = Some(r);
-                i += 1;
-            }
-            app.commit().map_err(|e| e.to_string())?;
-        }
+        append_scrape(&storage, &series, &names, &mut refs, k)?;
         if k == 0 {
             first_scrape = start.elapsed().as_secs_f64();
         }

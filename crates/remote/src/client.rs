@@ -7,10 +7,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use edgeprom_config::{HttpClientConfig, RemoteWriteConfig, RemoteWriteMessage};
+use edgeprom_config::{RemoteWriteConfig, RemoteWriteMessage};
+use edgeprom_http_client::{Auth, build_client, error_chain};
 use reqwest::StatusCode;
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+    CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 
 use crate::codec::{EncodeError, Encoder, WriteBatch};
@@ -111,7 +112,7 @@ pub struct RemoteWriteClient {
     http: reqwest::Client,
     timeout: Duration,
     headers: HeaderMap,
-    basic_auth: Option<(String, String)>,
+    auth: Option<Auth>,
     retry_on_429: bool,
     /// Starts as the configured message; once a 2.0 receiver turned out to speak only 1.0, false.
     v2: AtomicBool,
@@ -126,7 +127,8 @@ impl RemoteWriteClient {
             message,
         };
         let url = reqwest::Url::parse(&cfg.url).map_err(|e| fail(format!("url: {e}")))?;
-        let http = build_http(&cfg.http).map_err(fail)?;
+        let http =
+            build_client(&cfg.http, Duration::from_secs(90)).map_err(|e| fail(e.to_string()))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &cfg.headers {
             let n = HeaderName::from_bytes(name.as_bytes())
@@ -135,27 +137,15 @@ impl RemoteWriteClient {
                 HeaderValue::from_str(value).map_err(|e| fail(format!("header {name:?}: {e}")))?;
             headers.insert(n, v);
         }
-        let mut basic_auth = None;
-        if let Some(b) = &cfg.http.basic_auth {
-            basic_auth = Some((b.username.clone(), b.password.clone().unwrap_or_default()));
-        } else if let Some(a) = &cfg.http.authorization {
-            let value = format!(
-                "{} {}",
-                a.kind,
-                a.credentials.as_deref().unwrap_or_default()
-            );
-            let mut h = HeaderValue::from_str(&value)
-                .map_err(|_| fail("authorization: invalid credentials".into()))?;
-            h.set_sensitive(true);
-            headers.insert(AUTHORIZATION, h);
-        }
+        // The config loader refuses `Authorization` in `headers`, so the two never collide.
+        let auth = Auth::from_config(&cfg.http).map_err(|e| fail(e.to_string()))?;
         Ok(RemoteWriteClient {
             name: cfg.name.clone(),
             url,
             http,
             timeout: cfg.remote_timeout.as_std(),
             headers,
-            basic_auth,
+            auth,
             retry_on_429: cfg.queue_config.retry_on_http_429,
             v2: AtomicBool::new(cfg.protobuf_message == RemoteWriteMessage::V2),
             encoders: Mutex::new(Vec::new()),
@@ -220,8 +210,8 @@ impl RemoteWriteClient {
             .header(CONTENT_TYPE, crate::content_type(message))
             .header(crate::VERSION_HEADER, crate::version_header_value(message))
             .body(body);
-        if let Some((user, password)) = &self.basic_auth {
-            req = req.basic_auth(user, Some(password));
+        if let Some(auth) = &self.auth {
+            req = auth.apply(req);
         }
         let mut resp = req.send().await.map_err(|e| SendError::Transport {
             timeout: e.is_timeout(),
@@ -317,61 +307,6 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
         when.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-fn build_http(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(crate::USER_AGENT)
-        .redirect(if http.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        })
-        .pool_idle_timeout(Duration::from_secs(90));
-    if !http.enable_http2 {
-        builder = builder.http1_only();
-    }
-    let tls = &http.tls_config;
-    if let Some(ca) = &tls.ca_file {
-        let pem =
-            std::fs::read(ca).map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = std::fs::read(cert)
-            .map_err(|e| format!("tls_config.cert_file {}: {e}", cert.display()))?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(key)
-                .map_err(|e| format!("tls_config.key_file {}: {e}", key.display()))?,
-        );
-        builder = builder
-            .identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?);
-    }
-    if tls.insecure_skip_verify {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    builder = match &http.proxy_url {
-        Some(p) => builder.proxy(reqwest::Proxy::all(p).map_err(|e| format!("proxy_url: {e}"))?),
-        None => builder.no_proxy(),
-    };
-    builder.build().map_err(|e| error_chain(&e))
-}
-
-/// The error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub use queue::{MetadataSource, QueueError};
 pub use sender::RemoteWrite;
 
 /// `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("edgeprom/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT: &str = edgeprom_http_client::USER_AGENT;
 
 /// Header naming the protocol version of a request.
 pub const VERSION_HEADER: &str = "X-Prometheus-Remote-Write-Version";

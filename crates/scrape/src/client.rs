@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use edgeprom_config::{HttpClientConfig, ScrapeConfig};
+use edgeprom_config::ScrapeConfig;
+use edgeprom_http_client::{Auth, build_client, error_chain};
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HeaderValue};
 
 use crate::scrape_loop::ScrapeError;
 
@@ -23,8 +24,6 @@ pub(crate) fn effective_body_size_limit(configured: u64) -> u64 {
         configured
     }
 }
-
-const USER_AGENT: &str = concat!("edgeprom/", env!("CARGO_PKG_VERSION"));
 
 /// A job's HTTP client and the request settings every target of the job shares.
 pub(crate) struct JobClient {
@@ -48,30 +47,13 @@ impl JobClient {
         let protocols: Vec<&str> = cfg.scrape_protocols.iter().map(|p| p.as_str()).collect();
         let accept = edgeprom_exposition::accept_header(&protocols).map_err(|e| e.to_string())?;
         let accept = HeaderValue::from_str(&accept).map_err(|e| e.to_string())?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(if http.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            // Scrapes are periodic: keep connections to targets open between them.
-            .pool_idle_timeout(Duration::from_secs(300));
-        if !http.enable_http2 {
-            builder = builder.http1_only();
-        }
-        builder = tls(builder, http)?;
-        if let Some(proxy) = &http.proxy_url {
-            builder =
-                builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("proxy_url: {e}"))?);
-        } else {
-            builder = builder.no_proxy();
-        }
+        // Scrapes are periodic: keep connections to targets open between them.
+        let client = build_client(http, Duration::from_secs(300)).map_err(|e| e.to_string())?;
         Ok(JobClient {
-            client: builder.build().map_err(|e| e.to_string())?,
+            client,
             accept,
             identity_encoding: !cfg.enable_compression,
-            auth: authorization(http)?,
+            auth: Auth::from_config(http).map_err(|e| e.to_string())?,
             body_size_limit: effective_body_size_limit(cfg.body_size_limit),
         })
     }
@@ -89,12 +71,8 @@ impl JobClient {
         if self.identity_encoding {
             req = req.header(ACCEPT_ENCODING, "identity");
         }
-        match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                req = req.basic_auth(username, Some(password));
-            }
-            Some(Auth::Header(h)) => req = req.header(AUTHORIZATION, h.clone()),
-            None => {}
+        if let Some(auth) = &self.auth {
+            req = auth.apply(req);
         }
         let resp = req
             .send()
@@ -127,76 +105,6 @@ impl JobClient {
         }
         Ok(Fetched { body, content_type })
     }
-}
-
-/// Credentials sent with every request of the job.
-enum Auth {
-    Basic { username: String, password: String },
-    Header(HeaderValue),
-}
-
-fn authorization(http: &HttpClientConfig) -> Result<Option<Auth>, String> {
-    if let Some(basic) = &http.basic_auth {
-        return Ok(Some(Auth::Basic {
-            username: basic.username.clone(),
-            password: basic.password.clone().unwrap_or_default(),
-        }));
-    }
-    let Some(a) = &http.authorization else {
-        return Ok(None);
-    };
-    let value = format!("{} {}", a.kind, a.credentials.clone().unwrap_or_default());
-    let mut h = HeaderValue::from_str(&value).map_err(|_| "authorization: invalid credentials")?;
-    h.set_sensitive(true);
-    Ok(Some(Auth::Header(h)))
-}
-
-fn tls(
-    mut builder: reqwest::ClientBuilder,
-    http: &HttpClientConfig,
-) -> Result<reqwest::ClientBuilder, String> {
-    let tls = &http.tls_config;
-    if let Some(ca) = &tls.ca_file {
-        let pem =
-            std::fs::read(ca).map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| format!("tls_config.cert_file {}: {e}", cert.display()))?;
-            pem.push(b'\n');
-            pem.extend(
-                std::fs::read(key)
-                    .map_err(|e| format!("tls_config.key_file {}: {e}", key.display()))?,
-            );
-            builder = builder.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?,
-            );
-        }
-        (None, None) => {}
-        _ => return Err("tls_config: cert_file and key_file must be set together".into()),
-    }
-    if tls.insecure_skip_verify {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    Ok(builder)
-}
-
-/// The error and its causes on one line, like Go's wrapped errors read in `lastError`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
