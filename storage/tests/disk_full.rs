@@ -2,33 +2,15 @@
 //! stored, and ingestion resumes once space is freed. Runs on a 4 MiB tmpfs, which needs root;
 //! where the machine cannot mount one the test says so and checks nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use edgeprom_model::{Appendable, Labels};
 use edgeprom_storage::{Options, Storage};
 
-struct Tmpfs(PathBuf);
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
 
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = std::env::temp_dir().join(format!("edgeprom-diskfull-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs(dir))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use tmpfs::Tmpfs;
 
 fn options() -> Options {
     Options {
@@ -76,17 +58,14 @@ fn check_batches(dir: &Path, expect: &[i64]) {
 
 #[test]
 fn a_full_disk_refuses_commits_and_ingestion_resumes_after() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    let Some(fs) = is_root.then(|| Tmpfs::mount("4m")).flatten() else {
+    let mount_at = std::env::temp_dir().join(format!("edgeprom-diskfull-{}", std::process::id()));
+    let Some(fs) = Tmpfs::mount(mount_at, "4m") else {
         eprintln!("disk_full: no size-limited tmpfs on this machine (needs root); nothing checked");
         return;
     };
-    let dir = fs.0.join("data");
+    let dir = fs.path().join("data");
     // Leave the storage only a little room.
-    let filler = fs.0.join("filler");
+    let filler = fs.path().join("filler");
     std::fs::write(&filler, vec![0u8; 3 << 20]).expect("filler");
 
     let s = Storage::open(&dir, options()).expect("open");
