@@ -1,14 +1,13 @@
-//! The real binary on a size-limited tmpfs: the disk fills up while it scrapes and answers queries.
-//! It must not crash, keep answering queries from what it stored, lose none of it, and store
-//! again once space returns — also across a `kill -9` restart.
+//! The real binary on a size-limited tmpfs: the disk fills up while it scrapes, compacts 2 s blocks
+//! and answers queries. It must not crash, keep answering queries from what it stored, lose none of
+//! it, refuse a snapshot cleanly, start again while still full (`kill -9` first), and store again
+//! once space returns — also across another `kill -9` restart.
 //!
 //! Mounting a tmpfs needs root; where the machine cannot, the test says so and checks nothing,
 //! unless `EDGEPROM_REQUIRE_TMPFS=1`.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -16,25 +15,10 @@ use axum::routing::get;
 use common::{Edgeprom, spawn, temp_dir};
 use serde_json::Value;
 
-struct Tmpfs(PathBuf);
+#[path = "../storage/tests/support/tmpfs.rs"]
+mod tmpfs;
 
-impl Tmpfs {
-    fn mount(dir: PathBuf, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(&dir).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs(dir))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+use tmpfs::Tmpfs;
 
 /// 300 series whose values follow the scrape count.
 async fn target() -> String {
@@ -183,25 +167,23 @@ async fn a_full_disk_during_scrapes_and_queries_loses_nothing_and_ingestion_resu
         ),
     )
     .unwrap();
-    let mut ep = spawn(&dir, &cfg, &[], "http");
+    // Blocks of 2 s: head compactions and WAL checkpoints run every second, so the fill hits them
+    // as well as the WAL and head-chunk writes.
+    let flags = [
+        "--storage.tsdb.min-block-duration=2s",
+        "--web.enable-admin-api",
+    ];
+    let mut ep = spawn(&dir, &cfg, &flags, "http");
     wait_ready(&mut ep).await;
     let began = now_ms();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Long enough for head compactions to write blocks before the fill.
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // Fill the file system to the last byte.
     let before_fill = now_ms() - 1500;
     let stored_before = raw(&ep, before_fill, (before_fill - began) / 1000 + 2).await;
     assert!(stored_before.len() >= 300, "scraped before the fill");
-    let filler = fs.0.join("filler");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let block = vec![0xa5u8; 1 << 20];
-        while f.write_all(&block).is_ok() {}
-        let small = [0u8; 4096];
-        while f.write_all(&small).is_ok() {}
-        let _ = f.flush();
-    }
+    let filler = fs.fill("filler");
 
     // Full for 4 s: scrapes fail to commit, queries and health keep answering.
     let client = reqwest::Client::new();
@@ -243,6 +225,66 @@ async fn a_full_disk_during_scrapes_and_queries_loses_nothing_and_ingestion_resu
         "what was stored before the fill is unchanged"
     );
 
+    // A snapshot while full fails with Prometheus's error JSON and leaves nothing behind.
+    let snapshot = |ep_base: String| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{ep_base}/api/v1/admin/tsdb/snapshot"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("snapshot request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("snapshot body");
+        let body: Value = serde_json::from_str(&text).expect("snapshot JSON");
+        (status, body)
+    };
+    let (status, body) = snapshot(ep.base.clone()).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    let snapshots = fs.path().join("snapshots");
+    let left: Vec<_> = std::fs::read_dir(&snapshots)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed snapshot left {left:?}");
+
+    assert!(
+        log.contains("head compacted"),
+        "no block was written before the fill; log:\n{log}"
+    );
+    // Killed and restarted while the disk is still full: it starts (no SIGBUS reading its
+    // preallocated head-chunk files), answers from what it stored, and keeps the data.
+    let _ = ep.child.kill();
+    let _ = ep.child.wait();
+    drop(ep);
+    let mut ep = spawn(&dir, &cfg, &flags, "http");
+    wait_ready(&mut ep).await;
+    let after_restart = raw(&ep, before_fill, (before_fill - began) / 1000 + 2).await;
+    assert_eq!(
+        after_restart, stored_before,
+        "restarted on a full disk, it lost stored samples"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        ep.child.try_wait().unwrap().is_none(),
+        "edgeprom died while full"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", ep.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        counter("prometheus_tsdb_wal_writes_failed_total ") >= 1.0,
+        "WAL failures not counted:\n{metrics}"
+    );
+
     // Space returns: ingestion resumes by itself.
     std::fs::remove_file(&filler).unwrap();
     let freed = now_ms();
@@ -255,6 +297,18 @@ async fn a_full_disk_during_scrapes_and_queries_loses_nothing_and_ingestion_resu
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // With space back a snapshot works, and holds the blocks.
+    let (status, body) = snapshot(ep.base.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let name = body["data"]["name"].as_str().expect("snapshot name");
+    let blocks = std::fs::read_dir(snapshots.join(name))
+        .expect("snapshot directory")
+        .flatten()
+        .filter(|e| e.path().join("meta.json").is_file())
+        .count();
+    assert!(blocks >= 1, "snapshot without blocks");
+    std::fs::remove_dir_all(snapshots.join(name)).unwrap();
+
     // And across a kill -9 restart, nothing stored is lost.
     let at = now_ms() - 1500;
     let window = (at - began) / 1000 + 2;
@@ -264,7 +318,7 @@ async fn a_full_disk_during_scrapes_and_queries_loses_nothing_and_ingestion_resu
     let _ = ep.child.kill();
     let _ = ep.child.wait();
     drop(ep);
-    let mut ep = spawn(&dir, &cfg, &[], "http");
+    let mut ep = spawn(&dir, &cfg, &flags, "http");
     wait_ready(&mut ep).await;
     let again = raw(&ep, at, window).await;
     assert_eq!(again, stored, "kill -9 restart lost stored samples");
