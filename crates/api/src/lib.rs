@@ -44,7 +44,8 @@ pub const PROMETHEUS_COMPAT_VERSION: &str = "3.0.0";
 pub struct ApiOptions {
     /// Most samples one query may hold (`--query.max-samples`).
     pub max_samples: usize,
-    /// Longest a query may run (`--query.timeout`); a request's `timeout` can only shorten it.
+    /// Longest a query may run (`--query.timeout`), and a series, label or federation read too;
+    /// a request's `timeout` can only shorten it.
     pub timeout: Duration,
     /// Queries evaluated at once (`--query.max-concurrency`); more wait.
     pub max_concurrency: usize,

@@ -698,3 +698,81 @@ async fn label_values_with_invalid_utf8_name_is_bad_data_json() {
     assert_eq!(v["status"], "error");
     assert_eq!(v["errorType"], "bad_data");
 }
+
+/// The standard fixture plus `n` series `many{id="<i>"}`, one sample each at 0 s, for reads
+/// long enough to outlast a tiny timeout.
+fn many_series_fixture(options: ApiOptions, n: usize) -> Fixture {
+    let f = fixture(options);
+    let mut app = f.api.storage.appender();
+    for i in 0..n {
+        let l = Labels::from_pairs([("__name__", "many"), ("id", &i.to_string())]);
+        app.append(None, &l, 0, i as f64).expect("append");
+    }
+    app.commit().expect("commit");
+    f
+}
+
+/// `match[]=many{id=~"…"}` repeated `n` times, each regex different so none is cached away,
+/// form-encoded.
+fn many_regex_matches(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("match%5B%5D=many%7Bid%3D~%22.*{i}.*%7C.*x%22%7D"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn series_and_label_reads_stop_at_the_query_timeout() {
+    let f = many_series_fixture(
+        ApiOptions {
+            timeout: std::time::Duration::from_millis(1),
+            ..ApiOptions::default()
+        },
+        5_000,
+    );
+    let matches = many_regex_matches(200);
+    for (path, extra) in [
+        ("/api/v1/series", ""),
+        ("/api/v1/labels", ""),
+        ("/api/v1/labels", "&start=0&end=600"),
+        ("/api/v1/label/id/values", ""),
+        ("/api/v1/label/id/values", "&start=0&end=600"),
+    ] {
+        // Label values are GET only, as in Prometheus.
+        let (s, v) = if path.contains("/values") {
+            get_json(&f, &format!("{path}?{matches}{extra}")).await
+        } else {
+            post_json(&f, path, &format!("{matches}{extra}")).await
+        };
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{path}{extra}: {v}");
+        assert_eq!(v["status"], "error", "{path}{extra}");
+        assert_eq!(v["errorType"], "timeout", "{path}{extra}");
+        assert_eq!(v["error"], "query timed out in series selection");
+    }
+    // Federation answers in text, so does its timeout.
+    let uri = format!("/federate?{matches}");
+    let (s, body) = call(&f, Method::GET, &uri, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "query timed out in series selection\n");
+}
+
+#[tokio::test]
+async fn series_reads_within_the_timeout_succeed_and_a_request_timeout_shortens_it() {
+    let f = many_series_fixture(ApiOptions::default(), 5_000);
+    let matches = many_regex_matches(200);
+    let (s, v) = post_json(&f, "/api/v1/series", &matches).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Every id contains one of 0..199.
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(5_000));
+    let (s, v) = get_json(&f, &format!("/api/v1/label/id/values?{matches}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(5_000));
+
+    // The request's `timeout` can only shorten the server's, as for queries.
+    let (s, v) = post_json(&f, "/api/v1/series", &format!("{matches}&timeout=0.001")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["errorType"], "timeout");
+    let (s, v) = post_json(&f, "/api/v1/series", "match%5B%5D=up&timeout=1h").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2));
+}

@@ -314,8 +314,15 @@ impl<'a> Ctx<'a> {
         let groups = crate::matchers::selector_matchers(vs)?;
         let mut seen: HashSet<Labels> = HashSet::new();
         let mut out = Vec::new();
+        let deadline = edgeprom_storage::Deadline::at(self.deadline);
         for g in groups {
-            for sd in self.storage.select(&g, mint, maxt) {
+            let selected = self
+                .storage
+                .select_until(&g, mint, maxt, deadline)
+                .map_err(|_| QueryError::Timeout)?;
+            for sd in selected {
+                // Decoding a series costs far more than reading the clock.
+                self.check_deadline()?;
                 if !seen.insert(sd.labels.clone()) {
                     continue;
                 }
