@@ -776,3 +776,26 @@ async fn series_reads_within_the_timeout_succeed_and_a_request_timeout_shortens_
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn regexes_go_refuses_are_bad_data() {
+    let f = fixture(ApiOptions::default());
+    let want = "error parsing regexp: invalid repeat count: `{10000}`";
+    let selector = "%7B__name__%3D~%22(a%7Cb)%7B10000%7D%22%7D";
+    let (s, v) = get_json(&f, &format!("/api/v1/query?query={selector}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorType"], "bad_data");
+    assert_eq!(v["error"], format!("invalid parameter \"query\": {want}"));
+    for path in ["/api/v1/series", "/api/v1/labels"] {
+        let (s, v) = get_json(&f, &format!("{path}?match[]={selector}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_eq!(v["errorType"], "bad_data");
+        assert_eq!(v["error"], format!("invalid parameter \"match[]\": {want}"));
+    }
+    let (s, v) = get_json(
+        &f,
+        "/api/v1/query?query=up%7Bjob%3D~%22(a%7Cb)%7B1000%7D%22%7D",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
