@@ -799,3 +799,29 @@ async fn regexes_go_refuses_are_bad_data() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+#[tokio::test]
+async fn queries_past_the_shared_sample_budget_are_execution_errors() {
+    // `up` at 600 s loads the 21 samples of each series within the 5-minute lookback, 42 in
+    // all; `up[10m]` loads 80.
+    let budget = edgeprom_promql::SampleBudget::new(60);
+    let f = fixture(ApiOptions {
+        sample_budget: budget.clone(),
+        ..ApiOptions::default()
+    });
+    // 2 series × 40 samples in the left-open 10-minute window: within --query.max-samples,
+    // past the budget all queries share.
+    let (s, v) = get_json(&f, "/api/v1/query?query=up%5B10m%5D&time=600").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--query.max-samples-total")),
+        "{v}"
+    );
+    assert_eq!(budget.in_use(), 0);
+    let (s, v) = get_json(&f, "/api/v1/query?query=up&time=600").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(budget.in_use(), 0);
+}
