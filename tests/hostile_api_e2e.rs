@@ -9,7 +9,8 @@
 //! (a one-millisecond subquery step over a day) end in seconds; everything else is default.
 //! Where edgeprom refuses what Prometheus would take (nesting beyond
 //! `--query.max-expression-depth`, text beyond `--query.max-length`, a regex beyond the `regex`
-//! crate's compiled size limit) the case says so.
+//! crate's compiled size limit) the case says so; regex repeat counts are refused as Go refuses
+//! them.
 
 mod common;
 
@@ -419,9 +420,20 @@ fn cases() -> Vec<Case> {
         Success,
     ));
     c.push(get("(a|b){1000}", q("up{job=~\"(a|b){1000}\"}"), Success));
-    // Go's regexp refuses repeat counts over 1000 (Prometheus: 400); the `regex` crate takes this
-    // one within its compiled-size limit.
-    c.push(get("(a|b){10000}", q("up{job=~\"(a|b){10000}\"}"), Success));
+    // Go's regexp refuses repeat counts over 1000, and nested ones making more than 1000 copies
+    // (Prometheus: 400 "invalid repeat count"); so does edgeprom, though the `regex` crate would
+    // take these within its compiled-size limit.
+    c.push(get("(a|b){10000}", q("up{job=~\"(a|b){10000}\"}"), bad));
+    c.push(get("(a{10}){101}", q("up{job=~\"(a{10}){101}\"}"), bad));
+    c.push(get("(a{10}){100}", q("up{job=~\"(a{10}){100}\"}"), Success));
+    c.push(get(
+        "(a|b){10000} in series match[]",
+        format!(
+            "/api/v1/series?match[]={}",
+            enc("{__name__=~\"(a|b){10000}\"}")
+        ),
+        bad,
+    ));
     c.push(get(
         "((a{100}){100}){100}",
         q("up{job=~\"((a{100}){100}){100}\"}"),
@@ -507,11 +519,42 @@ fn cases() -> Vec<Case> {
         .map(|i| ("match[]", format!("{{__name__=~\".+\",job=~\"j{i}.*\"}}")))
         .collect();
     let re_ref: Vec<(&str, &str)> = re_many.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Each of these regexes is tested against every value of `__name__` and `job`: 2,000 of
+    // them keep one blocking thread busy for seconds. `--query.timeout` (5 s here) bounds the
+    // walk, so the request ends in success or a timeout.
     c.push(post_form(
         "2000 regex match[] to series",
         "/api/v1/series",
         &re_ref,
-        Success,
+        Bounded,
+    ));
+    // With the request's own, shorter `timeout` (which can only shorten `--query.timeout`), the
+    // same walks stop at it: Prometheus's 503 timeout JSON.
+    let mut re_short = re_ref.clone();
+    re_short.push(("timeout", "0.1"));
+    for path in ["/api/v1/series", "/api/v1/labels"] {
+        c.push(post_form(
+            &format!("2000 regex match[] to {path}, timeout=0.1"),
+            path,
+            &re_short,
+            Error(503, "timeout"),
+        ));
+    }
+    // Label values and federation are GET only, and a URL may not pass 64 KiB (hyper answers
+    // 414): 500 of the same match[], still far more than 0.1 s of work.
+    let mut re_500 = re_ref[..500].to_vec();
+    re_500.push(("timeout", "0.1"));
+    let re_query = form_urlencoded(&re_500);
+    c.push(raw_get(
+        "500 regex match[] to label values, timeout=0.1",
+        format!("/api/v1/label/job/values?{re_query}"),
+        Error(503, "timeout"),
+    ));
+    // Federation answers in the text format, its timeout in plain text.
+    c.push(raw_get(
+        "500 regex match[] to federate, timeout=0.1",
+        format!("/federate?{re_query}"),
+        Status(503),
     ));
     c.push(raw_get(
         "2 MB URL",

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use edgeprom_model::{AppendError, Appender, Labels, SeriesRef};
 
 use crate::chunk::{MAX_OPEN_CHUNK_BYTES, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIterator};
+use crate::deadline::{Deadline, DeadlineExceeded};
 use crate::head_chunks::{ChunkDiskMapper, ChunkRef, MappedChunk};
 use crate::index::{Matcher, MemIndex};
 use crate::wal::{ChunkRecord, Record, SampleRecord, SeriesRecord, Wal, WalOptions};
@@ -387,22 +388,34 @@ impl Head {
     }
 
     /// Series matching `matchers` with data in `[mint, maxt]`, in label order.
-    pub(crate) fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<HeadSeries> {
+    pub(crate) fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<HeadSeries>, DeadlineExceeded> {
+        let mut ticks = deadline.ticker();
         let (refs, labels): (Vec<u32>, Vec<Labels>) = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            index
-                .select(matchers)
-                .into_iter()
-                .filter_map(|r| Some((r, index.labels(r)?)))
-                .unzip()
+            let refs = index.select_until(matchers, deadline)?;
+            let mut pairs = Vec::with_capacity(refs.len());
+            for r in refs {
+                ticks.tick()?;
+                if let Some(l) = index.labels(r) {
+                    pairs.push((r, l));
+                }
+            }
+            pairs.into_iter().unzip()
         };
-        let mut out: Vec<HeadSeries> = refs
-            .into_iter()
-            .zip(labels)
-            .filter_map(|(r, labels)| self.series_data(r, labels, mint, maxt))
-            .collect();
+        let mut out = Vec::with_capacity(refs.len());
+        for (r, labels) in refs.into_iter().zip(labels) {
+            ticks.tick()?;
+            out.extend(self.series_data(r, labels, mint, maxt));
+        }
+        ticks.check()?;
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        Ok(out)
     }
 
     /// One series' chunks overlapping `[mint, maxt]`, or `None` when it has none there.
@@ -436,18 +449,27 @@ impl Head {
         })
     }
 
-    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+    pub(crate) fn label_names(
+        &self,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         self.index
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .label_names(matchers)
+            .label_names_until(matchers, deadline)
     }
 
-    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+    pub(crate) fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         self.index
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .label_values(name, matchers)
+            .label_values_until(name, matchers, deadline)
     }
 
     pub(crate) fn num_series(&self) -> usize {

@@ -11,6 +11,7 @@
 
 pub mod block;
 pub mod chunk;
+mod deadline;
 mod fault;
 mod head;
 mod head_chunks;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use edgeprom_model::{Appendable, Appender, Labels, Sample};
 
 use block::{Block, SharedBlockSeries};
+pub use deadline::{Deadline, DeadlineExceeded};
 pub use head_chunks::HeadChunksError;
 use index::{MatchType, Matcher};
 pub use tombstones::TombstoneError;
@@ -399,10 +401,25 @@ impl Storage {
     /// and head merged. Samples are decoded lazily by [`SeriesData::samples`]; deleted ranges are
     /// left out, and a series with nothing left in the range is not returned.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
-        let mut out = self.select_undeleted(matchers, mint, maxt);
+        // Without a deadline the walk cannot stop early.
+        self.select_until(matchers, mint, maxt, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Storage::select`], giving up once `deadline` passes: the index walks, the series lookups
+    /// and the merge all check it, so a selector too costly for the caller's timeout stops
+    /// within about a millisecond of it rather than running to the end.
+    pub fn select_until(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<SeriesData>, DeadlineExceeded> {
+        let mut out = self.select_undeleted(matchers, mint, maxt, deadline)?;
         let tombstones = self.tombstones.read().unwrap_or_else(|e| e.into_inner());
         if tombstones.is_empty() {
-            return out;
+            return Ok(out);
         }
         for s in &mut out {
             if let Some(d) = tombstones.get(&s.labels) {
@@ -411,7 +428,7 @@ impl Storage {
         }
         drop(tombstones);
         out.retain(|s| s.deleted.is_empty() || s.samples().next().is_some());
-        out
+        Ok(out)
     }
 
     /// Marks the data of every series matching any of `matcher_sets` within `[mint, maxt]`
@@ -425,8 +442,10 @@ impl Storage {
     ) -> Result<usize, StorageError> {
         let mut hit = std::collections::BTreeSet::new();
         for set in matcher_sets {
+            // Without a deadline the walk cannot stop early.
             hit.extend(
-                self.select_undeleted(set, mint, maxt)
+                self.select_undeleted(set, mint, maxt, Deadline::NONE)
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|s| s.labels),
             );
@@ -504,53 +523,83 @@ impl Storage {
         Ok(rewritten)
     }
 
-    fn select_undeleted(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+    fn select_undeleted(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<SeriesData>, DeadlineExceeded> {
         let mut merged: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
         for b in self.blocks().iter() {
             let m = b.meta();
             if m.max_time <= mint || m.min_time > maxt {
                 continue;
             }
-            for (labels, s) in block::select_shared(b, matchers, mint, maxt) {
+            for (labels, s) in block::select_shared(b, matchers, mint, maxt, deadline)? {
                 merged.entry(labels).or_default().push(Source::Block(s));
             }
         }
-        for s in self.head.select(matchers, mint, maxt) {
+        for s in self.head.select(matchers, mint, maxt, deadline)? {
             merged
                 .entry(s.labels.clone())
                 .or_default()
                 .push(Source::Head(s));
         }
-        merged
+        deadline.check()?;
+        Ok(merged
             .into_iter()
             .map(|(labels, sources)| SeriesData {
                 labels,
                 sources,
                 deleted: Vec::new(),
             })
-            .collect()
+            .collect())
     }
 
     /// Label names of series matching `matchers` (all series when empty), sorted.
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
-        let mut names = self.head.label_names(matchers);
+        // Without a deadline the walk cannot stop early.
+        self.label_names_until(matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Storage::label_names`], giving up once `deadline` passes.
+    pub fn label_names_until(
+        &self,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
+        let mut names = self.head.label_names(matchers, deadline)?;
         for b in self.blocks().iter() {
-            names.extend(b.label_names(matchers));
+            names.extend(b.label_names_until(matchers, deadline)?);
         }
         names.sort_unstable();
         names.dedup();
-        names
+        Ok(names)
     }
 
     /// Values of label `name` on series matching `matchers`, sorted.
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
-        let mut values = self.head.label_values(name, matchers);
+        // Without a deadline the walk cannot stop early.
+        self.label_values_until(name, matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Storage::label_values`], giving up once `deadline` passes.
+    pub fn label_values_until(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
+        let mut values = self.head.label_values(name, matchers, deadline)?;
         for b in self.blocks().iter() {
-            values.extend(b.label_values(name, matchers));
+            values.extend(b.label_values_until(name, matchers, deadline)?);
         }
         values.sort_unstable();
         values.dedup();
-        values
+        Ok(values)
     }
 
     /// The blocks on disk: (id, min time, max time exclusive, bytes).

@@ -559,3 +559,35 @@ fn sample_appended_after_flush_head_survives_restart() {
     assert_eq!(got.len(), 301);
     assert_eq!(got.last(), Some(&(9_000_000, 1.0)));
 }
+
+#[test]
+fn reads_with_a_passed_deadline_stop_and_without_one_answer_in_full() {
+    use std::time::{Duration, Instant};
+    let d = dir("deadline");
+    let s = Storage::open(&d, small_blocks()).unwrap();
+    fill(&s, 0, 300);
+    s.flush_head().unwrap();
+    fill(&s, 300, 50);
+    let re = vec![Matcher::new(MatchType::Regex, "job", "a|b.*").unwrap()];
+    let passed = Deadline::at(Instant::now() - Duration::from_millis(1));
+    let later = Deadline::after(Duration::from_secs(600));
+
+    // Blocks and head both hold the series; a passed deadline stops before either answers.
+    assert_eq!(
+        s.select_until(&re, 0, 400_000, passed).err(),
+        Some(DeadlineExceeded)
+    );
+    assert_eq!(s.label_names_until(&re, passed), Err(DeadlineExceeded));
+    assert_eq!(
+        s.label_values_until("job", &re, passed),
+        Err(DeadlineExceeded)
+    );
+
+    let selected = s.select_until(&re, 0, 400_000, later).unwrap();
+    assert_eq!(selected.len(), 2);
+    assert_eq!(selected.len(), s.select(&re, 0, 400_000).len());
+    assert_eq!(s.label_values_until("job", &re, later).unwrap(), ["a", "b"]);
+    assert_eq!(s.label_names_until(&re, later).unwrap(), s.label_names(&re));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&d);
+}

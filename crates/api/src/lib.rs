@@ -44,7 +44,11 @@ pub const PROMETHEUS_COMPAT_VERSION: &str = "3.0.0";
 pub struct ApiOptions {
     /// Most samples one query may hold (`--query.max-samples`).
     pub max_samples: usize,
-    /// Longest a query may run (`--query.timeout`); a request's `timeout` can only shorten it.
+    /// Samples all queries being evaluated at once may hold together
+    /// (`--query.max-samples-total`); the server shares it with rule evaluation.
+    pub sample_budget: edgeprom_promql::SampleBudget,
+    /// Longest a query may run (`--query.timeout`), and a series, label or federation read too;
+    /// a request's `timeout` can only shorten it.
     pub timeout: Duration,
     /// Queries evaluated at once (`--query.max-concurrency`); more wait.
     pub max_concurrency: usize,
@@ -75,6 +79,7 @@ impl Default for ApiOptions {
     fn default() -> ApiOptions {
         ApiOptions {
             max_samples: 50_000_000,
+            sample_budget: edgeprom_promql::SampleBudget::unlimited(),
             timeout: Duration::from_secs(120),
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),

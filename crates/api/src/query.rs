@@ -199,6 +199,7 @@ fn engine(api: &Api, p: &Params) -> Result<Engine, ApiError> {
         timeout,
         experimental_functions: api.options.experimental_functions,
         limits: api.options.query_limits,
+        sample_budget: api.options.sample_budget.clone(),
         ..EngineOptions::default()
     }))
 }

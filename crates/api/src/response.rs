@@ -91,7 +91,9 @@ impl From<edgeprom_promql::QueryError> for ApiError {
             Q::Parse(m) => ApiError::bad_param("query", m),
             Q::Execution(m) => ApiError::new(ErrorType::Execution, m),
             Q::Timeout => ApiError::new(ErrorType::Timeout, e.to_string()),
-            Q::TooManySamples => ApiError::new(ErrorType::Execution, e.to_string()),
+            Q::TooManySamples | Q::TooManySamplesTotal(_) => {
+                ApiError::new(ErrorType::Execution, e.to_string())
+            }
         }
     }
 }

@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use edgeprom_storage::Storage;
 use edgeprom_storage::index::{MatchType, Matcher, MatcherError};
+use edgeprom_storage::{Deadline, DeadlineExceeded, Storage};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
 
 use crate::params::{MAX_TIME, MIN_TIME};
+use crate::response::ErrorType;
 use crate::response::labels_json;
 use crate::{Api, ApiError, ApiResult, Params, Success};
 
@@ -17,8 +18,21 @@ const TRUNCATED: &str = "results truncated due to limit";
 
 /// Parses `match[]` selectors into matcher sets, one per selector (and per `or` branch).
 pub(crate) fn match_sets(api: &Api, p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    match_sets_until(api, &p.all("match[]"), Deadline::NONE)
+}
+
+/// [`match_sets`] of the selectors `matches`, giving up once `deadline` passes: each selector's
+/// regexes are compiled twice (by the parser and for the index), so thousands of them take
+/// seconds on their own. Runs on a blocking thread, like the reads that follow.
+pub(crate) fn match_sets_until(
+    api: &Api,
+    matches: &[impl AsRef<str>],
+    deadline: Deadline,
+) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
-    for s in p.all("match[]") {
+    for s in matches {
+        deadline.check()?;
+        let s = s.as_ref();
         let bad = |m: String| ApiError::bad_param("match[]", m);
         let Expr::VectorSelector(vs) = crate::parse_expr(api, s).map_err(bad)? else {
             return Err(bad(edgeprom_promql::limits::truncate_message(format!(
@@ -90,15 +104,46 @@ fn window(p: &Params) -> Result<Window, ApiError> {
     })
 }
 
-/// Runs storage reads off the async threads: a large index walk must not stall other requests.
+/// When a series, label or federation read must give up: `--query.timeout` from now, or the
+/// request's `timeout` when shorter, as for queries. Prometheus bounds these reads only by the
+/// HTTP server's timeouts; without a bound here, a few thousand regex `match[]` over a large
+/// index hold a blocking thread for seconds each.
+pub(crate) fn read_deadline(api: &Api, p: &Params) -> Result<Deadline, ApiError> {
+    let mut timeout = api.options.timeout;
+    if let Some(ms) = p.duration("timeout")?
+        && ms > 0
+    {
+        timeout = timeout.min(std::time::Duration::from_millis(ms as u64));
+    }
+    Ok(Deadline::after(timeout))
+}
+
+/// The message a read stopped by its deadline answers with (503 `timeout`, see
+/// `From<DeadlineExceeded> for ApiError`), worded like Prometheus's query timeouts
+/// (`query timed out in <stage>`); also the plain-text body of a timed-out `/federate`.
+pub(crate) const READ_TIMED_OUT: &str = "query timed out in series selection";
+
+impl From<DeadlineExceeded> for ApiError {
+    fn from(_: DeadlineExceeded) -> ApiError {
+        ApiError::new(ErrorType::Timeout, READ_TIMED_OUT)
+    }
+}
+
+/// Runs the parsing of `match[]` and the storage reads off the async threads: thousands of
+/// selectors or a large index walk must not stall other requests.
 async fn blocking<T: Send + 'static>(
     api: &Arc<Api>,
-    f: impl FnOnce(&Storage) -> T + Send + 'static,
+    f: impl FnOnce(&Api, &Storage) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let storage = api.storage.clone();
-    tokio::task::spawn_blocking(move || f(&storage))
+    let api = api.clone();
+    tokio::task::spawn_blocking(move || f(&api, &api.storage))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// The `match[]` values, owned, to parse on a blocking thread.
+fn matches(p: &Params) -> Vec<String> {
+    p.all("match[]").into_iter().map(str::to_string).collect()
 }
 
 fn truncate<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
@@ -121,15 +166,21 @@ pub(crate) async fn series(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
     if p.all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let sets = match_sets(&api, &p)?;
+    let deadline = read_deadline(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
-    let all = blocking(&api, move |s| {
+    let matches = matches(&p);
+    let all = blocking(&api, move |api, s| {
+        let sets = match_sets_until(api, &matches, deadline)?;
         let mut out = BTreeSet::new();
         for set in &sets {
-            out.extend(s.select(set, w.start, w.end).into_iter().map(|d| d.labels));
+            out.extend(
+                s.select_until(set, w.start, w.end, deadline)?
+                    .into_iter()
+                    .map(|d| d.labels),
+            );
         }
-        out
+        Ok(out)
     })
     .await?;
     let (list, warnings) = truncate(all.into_iter().collect(), limit);
@@ -142,23 +193,25 @@ pub(crate) async fn series(State(api): State<Arc<Api>>, p: Params) -> ApiResult 
 
 /// `GET|POST /api/v1/labels`: label names of series matching `match[]` (all when absent).
 pub(crate) async fn labels(State(api): State<Arc<Api>>, p: Params) -> ApiResult {
-    let sets = match_sets(&api, &p)?;
+    let deadline = read_deadline(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
     let all = all_series()?;
-    let names = blocking(&api, move |s| {
+    let matches = matches(&p);
+    let names = blocking(&api, move |api, s| {
+        let sets = match_sets_until(api, &matches, deadline)?;
         let sets = if sets.is_empty() { vec![all] } else { sets };
         let mut out = BTreeSet::new();
         for set in &sets {
             if w.given {
-                for d in s.select(set, w.start, w.end) {
+                for d in s.select_until(set, w.start, w.end, deadline)? {
                     out.extend(d.labels.iter().map(|l| l.name.clone()));
                 }
             } else {
-                out.extend(s.label_names(set));
+                out.extend(s.label_names_until(set, deadline)?);
             }
         }
-        out.into_iter().collect::<Vec<_>>()
+        Ok(out.into_iter().collect::<Vec<_>>())
     })
     .await?;
     let (list, warnings) = truncate(names, limit);
@@ -180,25 +233,27 @@ pub(crate) async fn label_values(
             "invalid label name: \"{name}\""
         )));
     }
-    let sets = match_sets(&api, &p)?;
+    let deadline = read_deadline(&api, &p)?;
     let w = window(&p)?;
     let limit = p.limit()?;
     let all = all_series()?;
-    let values = blocking(&api, move |s| {
+    let matches = matches(&p);
+    let values = blocking(&api, move |api, s| {
+        let sets = match_sets_until(api, &matches, deadline)?;
         let sets = if sets.is_empty() { vec![all] } else { sets };
         let mut out = BTreeSet::new();
         for set in &sets {
             if w.given {
-                for d in s.select(set, w.start, w.end) {
+                for d in s.select_until(set, w.start, w.end, deadline)? {
                     if let Some(v) = d.labels.get(&name) {
                         out.insert(v.to_string());
                     }
                 }
             } else {
-                out.extend(s.label_values(&name, set));
+                out.extend(s.label_values_until(&name, set, deadline)?);
             }
         }
-        out.into_iter().collect::<Vec<_>>()
+        Ok(out.into_iter().collect::<Vec<_>>())
     })
     .await?;
     let (list, warnings) = truncate(values, limit);

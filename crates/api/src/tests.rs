@@ -698,3 +698,130 @@ async fn label_values_with_invalid_utf8_name_is_bad_data_json() {
     assert_eq!(v["status"], "error");
     assert_eq!(v["errorType"], "bad_data");
 }
+
+/// The standard fixture plus `n` series `many{id="<i>"}`, one sample each at 0 s, for reads
+/// long enough to outlast a tiny timeout.
+fn many_series_fixture(options: ApiOptions, n: usize) -> Fixture {
+    let f = fixture(options);
+    let mut app = f.api.storage.appender();
+    for i in 0..n {
+        let l = Labels::from_pairs([("__name__", "many"), ("id", &i.to_string())]);
+        app.append(None, &l, 0, i as f64).expect("append");
+    }
+    app.commit().expect("commit");
+    f
+}
+
+/// `match[]=many{id=~"…"}` repeated `n` times, each regex different so none is cached away,
+/// form-encoded.
+fn many_regex_matches(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("match%5B%5D=many%7Bid%3D~%22.*{i}.*%7C.*x%22%7D"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn series_and_label_reads_stop_at_the_query_timeout() {
+    let f = many_series_fixture(
+        ApiOptions {
+            timeout: std::time::Duration::from_millis(1),
+            ..ApiOptions::default()
+        },
+        5_000,
+    );
+    let matches = many_regex_matches(200);
+    for (path, extra) in [
+        ("/api/v1/series", ""),
+        ("/api/v1/labels", ""),
+        ("/api/v1/labels", "&start=0&end=600"),
+        ("/api/v1/label/id/values", ""),
+        ("/api/v1/label/id/values", "&start=0&end=600"),
+    ] {
+        // Label values are GET only, as in Prometheus.
+        let (s, v) = if path.contains("/values") {
+            get_json(&f, &format!("{path}?{matches}{extra}")).await
+        } else {
+            post_json(&f, path, &format!("{matches}{extra}")).await
+        };
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{path}{extra}: {v}");
+        assert_eq!(v["status"], "error", "{path}{extra}");
+        assert_eq!(v["errorType"], "timeout", "{path}{extra}");
+        assert_eq!(v["error"], "query timed out in series selection");
+    }
+    // Federation answers in text, so does its timeout.
+    let uri = format!("/federate?{matches}");
+    let (s, body) = call(&f, Method::GET, &uri, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "query timed out in series selection\n");
+}
+
+#[tokio::test]
+async fn series_reads_within_the_timeout_succeed_and_a_request_timeout_shortens_it() {
+    let f = many_series_fixture(ApiOptions::default(), 5_000);
+    let matches = many_regex_matches(200);
+    let (s, v) = post_json(&f, "/api/v1/series", &matches).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Every id contains one of 0..199.
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(5_000));
+    let (s, v) = get_json(&f, &format!("/api/v1/label/id/values?{matches}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(5_000));
+
+    // The request's `timeout` can only shorten the server's, as for queries.
+    let (s, v) = post_json(&f, "/api/v1/series", &format!("{matches}&timeout=0.001")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["errorType"], "timeout");
+    let (s, v) = post_json(&f, "/api/v1/series", "match%5B%5D=up&timeout=1h").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn regexes_go_refuses_are_bad_data() {
+    let f = fixture(ApiOptions::default());
+    let want = "error parsing regexp: invalid repeat count: `{10000}`";
+    let selector = "%7B__name__%3D~%22(a%7Cb)%7B10000%7D%22%7D";
+    let (s, v) = get_json(&f, &format!("/api/v1/query?query={selector}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorType"], "bad_data");
+    assert_eq!(v["error"], format!("invalid parameter \"query\": {want}"));
+    for path in ["/api/v1/series", "/api/v1/labels"] {
+        let (s, v) = get_json(&f, &format!("{path}?match[]={selector}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_eq!(v["errorType"], "bad_data");
+        assert_eq!(v["error"], format!("invalid parameter \"match[]\": {want}"));
+    }
+    let (s, v) = get_json(
+        &f,
+        "/api/v1/query?query=up%7Bjob%3D~%22(a%7Cb)%7B1000%7D%22%7D",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn queries_past_the_shared_sample_budget_are_execution_errors() {
+    // `up` at 600 s loads the 21 samples of each series within the 5-minute lookback, 42 in
+    // all; `up[10m]` loads 80.
+    let budget = edgeprom_promql::SampleBudget::new(60);
+    let f = fixture(ApiOptions {
+        sample_budget: budget.clone(),
+        ..ApiOptions::default()
+    });
+    // 2 series × 40 samples in the left-open 10-minute window: within --query.max-samples,
+    // past the budget all queries share.
+    let (s, v) = get_json(&f, "/api/v1/query?query=up%5B10m%5D&time=600").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--query.max-samples-total")),
+        "{v}"
+    );
+    assert_eq!(budget.in_use(), 0);
+    let (s, v) = get_json(&f, "/api/v1/query?query=up&time=600").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(budget.in_use(), 0);
+}

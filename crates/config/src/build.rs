@@ -13,7 +13,7 @@ use crate::error::{ConfigError, ErrorKind, Position, parse_yaml, position_of};
 use crate::file_sd::{self, FileSdConfig};
 use crate::http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig, TlsVersion};
 use crate::raw::{self, RawConfig, RawGlobal, RawRelabel, RawScrape, RawScrapeFile};
-use crate::relabel::{Action, Regex, RelabelConfig};
+use crate::relabel::{Action, Regex, RegexError, RelabelConfig};
 use crate::{
     Config, DEFAULT_MAX_EXEMPLARS, ExemplarsConfig, GlobalConfig, ScrapeConfig, ScrapeProtocol,
     StorageConfig, TargetGroup,
@@ -1171,11 +1171,14 @@ fn relabel_config(
     let regex = match &r.regex {
         None => Regex::default(),
         Some(s) => Regex::new(&s.value).map_err(|e| {
-            ctx.at(
-                s,
-                format!("{field}.regex"),
-                format!("error parsing regexp: {}", one_line(&e.to_string())),
-            )
+            let message = match e {
+                // Already Go's whole message.
+                RegexError::GoLimit(e) => e.to_string(),
+                RegexError::Compile(e) => {
+                    format!("error parsing regexp: {}", one_line(&e.to_string()))
+                }
+            };
+            ctx.at(s, format!("{field}.regex"), message)
         })?,
     };
     let cfg = RelabelConfig {

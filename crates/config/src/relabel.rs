@@ -97,9 +97,23 @@ pub struct Regex {
 /// The regex used when a rule gives none.
 pub const DEFAULT_REGEX: &str = "(.*)";
 
+/// Why a relabel regex was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegexError {
+    /// Go's `regexp`, and so Prometheus, refuses it (a repetition count over 1000); the message
+    /// is Go's.
+    #[error(transparent)]
+    GoLimit(#[from] edgeprom_model::goregex::GoRegexError),
+    /// It does not compile.
+    #[error(transparent)]
+    Compile(#[from] regex::Error),
+}
+
 impl Regex {
-    /// Compiles `source` anchored at both ends with `.` matching newlines, like Prometheus.
-    pub fn new(source: &str) -> Result<Regex, regex::Error> {
+    /// Compiles `source` anchored at both ends with `.` matching newlines, like Prometheus, and
+    /// refuses what Go's `regexp` would.
+    pub fn new(source: &str) -> Result<Regex, RegexError> {
+        edgeprom_model::goregex::check(source)?;
         let re = regex::Regex::new(&format!("^(?s:{source})$"))?;
         Ok(Regex {
             source: source.to_string(),

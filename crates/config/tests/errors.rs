@@ -135,6 +135,16 @@ fn bad_values_are_located() {
             (4, 16),
         ),
         (
+            "scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - regex: '(a|b){10000}'\n        target_label: y\n",
+            "scrape_configs[0].relabel_configs[0].regex: error parsing regexp: invalid repeat count: `{10000}`",
+            (4, 16),
+        ),
+        (
+            "scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - regex: '(a{10}){101}'\n        target_label: y\n",
+            "scrape_configs[0].relabel_configs[0].regex: error parsing regexp: invalid repeat count: `{101}`",
+            (4, 16),
+        ),
+        (
             "scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - action: explode\n",
             "scrape_configs[0].relabel_configs[0].action: unknown relabel action \"explode\"",
             (4, 17),

@@ -92,6 +92,13 @@ pub struct ServerFlags {
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
 
+    /// Maximum number of samples all queries being evaluated at once (API queries and rule
+    /// evaluations) may hold together; a query that would pass it fails with an execution error.
+    /// edgeprom-specific: Prometheus has no such flag. Default: a quarter of physical memory at
+    /// 16 bytes per sample, never below --query.max-samples.
+    #[arg(long = "query.max-samples-total")]
+    pub query_max_samples_total: Option<usize>,
+
     /// Longest query text, in bytes, accepted by the query endpoints, `match[]` and rules;
     /// longer ones are refused with bad_data before parsing.
     #[arg(long = "query.max-length", default_value_t = 1 << 20)]
@@ -169,7 +176,25 @@ pub struct ServerFlags {
     pub remote_wal_max_hold: String,
 }
 
+/// Bytes a held sample is reckoned at for the default `--query.max-samples-total`: a timestamp
+/// and a value, before any per-series overhead.
+const BYTES_PER_SAMPLE: u64 = 16;
+
 impl ServerFlags {
+    /// `--query.max-samples-total`, or its default: a quarter of physical memory (MemTotal in
+    /// /proc/meminfo) at [`BYTES_PER_SAMPLE`], or 4 × `--query.max-samples` where that cannot be
+    /// read; never below `--query.max-samples`, so one query alone always gets its own bound.
+    pub fn max_samples_total(&self) -> usize {
+        let chosen = self.query_max_samples_total.unwrap_or_else(|| {
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+            match mem_total_bytes(&meminfo) {
+                Some(bytes) => usize::try_from(bytes / 4 / BYTES_PER_SAMPLE).unwrap_or(usize::MAX),
+                None => self.query_max_samples.saturating_mul(4),
+            }
+        });
+        chosen.max(self.query_max_samples)
+    }
+
     /// Every flag and its value, named as on the command line, for `/api/v1/status/flags`.
     pub fn to_map(&self) -> std::collections::BTreeMap<String, String> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -206,6 +231,10 @@ impl ServerFlags {
                 self.enable_remote_write_receiver.to_string(),
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
+            (
+                "query.max-samples-total",
+                self.max_samples_total().to_string(),
+            ),
             ("query.timeout", self.query_timeout.clone()),
             ("query.max-length", self.query_max_length.to_string()),
             (
@@ -445,4 +474,54 @@ pub enum Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `MemTotal` from the text of `/proc/meminfo` (`MemTotal:  16303548 kB`), in bytes.
+fn mem_total_bytes(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut words = line["MemTotal:".len()..].split_whitespace();
+    let n: u64 = words.next()?.parse().ok()?;
+    let unit = match words.next() {
+        Some("kB") => 1024,
+        None => 1,
+        Some(_) => return None,
+    };
+    n.checked_mul(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn mem_total_is_read_in_bytes() {
+        let text = "MemTotal:       16303548 kB\nMemFree:  1 kB\n";
+        assert_eq!(mem_total_bytes(text), Some(16_303_548 * 1024));
+        assert_eq!(mem_total_bytes("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total_bytes("MemTotal: lots kB\n"), None);
+    }
+
+    #[test]
+    fn max_samples_total_is_never_below_max_samples() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["edgeprom"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all) {
+                Ok(cli) => cli.server,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let f = parse(&["--query.max-samples=100", "--query.max-samples-total=1000"]);
+        assert_eq!(f.max_samples_total(), 1000);
+        let f = parse(&["--query.max-samples=100", "--query.max-samples-total=10"]);
+        assert_eq!(f.max_samples_total(), 100);
+        // The default depends on the machine, but is at least one query's bound.
+        let f = parse(&[]);
+        assert!(f.max_samples_total() >= f.query_max_samples);
+        assert_eq!(
+            f.to_map().get("query.max-samples-total"),
+            Some(&f.max_samples_total().to_string())
+        );
+    }
 }

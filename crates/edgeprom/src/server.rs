@@ -244,6 +244,12 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         .enable_feature
         .iter()
         .any(|f| f == "promql-experimental-functions");
+    // One budget for every query evaluated at once, API queries and rule evaluations alike.
+    let sample_budget = edgeprom_promql::SampleBudget::new(flags.max_samples_total());
+    tracing::info!(
+        max_samples_total = sample_budget.limit(),
+        "samples all queries at once may hold"
+    );
     let notifier = edgeprom_rules::Notifier::new(
         flags.notification_queue_capacity,
         edgeprom_rules::NotifierMetrics::register(&mut registry),
@@ -260,6 +266,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
                 default_subquery_step: config.global.evaluation_interval.as_std(),
                 experimental_functions,
                 limits: query_limits,
+                sample_budget: sample_budget.clone(),
             }),
             external_labels: config.global.external_labels.clone(),
             external_url: web_urls.external_url.clone(),
@@ -303,6 +310,7 @@ async fn serve(flags: ServerFlags) -> Result<(), ServeError> {
         Some(manager.clone()),
         edgeprom_api::ApiOptions {
             max_samples: flags.query_max_samples,
+            sample_budget,
             timeout: query_timeout.as_std(),
             max_concurrency: flags.query_max_concurrency,
             lookback_delta: lookback_delta.as_std(),

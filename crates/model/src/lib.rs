@@ -5,6 +5,7 @@
 //! in behind it, the way Prometheus's `storage/interface.go` separates its packages.
 
 mod appender;
+pub mod goregex;
 mod labels;
 pub mod rules;
 mod value;

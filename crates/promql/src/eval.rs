@@ -12,6 +12,7 @@ use promql_parser::parser::{
     VectorSelector,
 };
 
+use crate::budget::Charge;
 use crate::{EngineOptions, QueryError, QueryResult, Sample, Series, Value};
 
 /// A loaded series: labels and every sample the query can need, stale markers included.
@@ -69,6 +70,11 @@ pub(crate) struct Ctx<'a> {
     /// an inner one runs), counted against `max_samples` with `loaded_samples` as Prometheus
     /// counts its `currentSamples`: nested subqueries share one budget.
     held_samples: usize,
+    /// Points of a range query's result so far.
+    result_samples: usize,
+    /// This query's share of the budget shared by all queries (`--query.max-samples-total`):
+    /// always the three counts above together, given back when the query ends.
+    charge: Charge<'a>,
     pub warnings: BTreeSet<String>,
     pub infos: BTreeSet<String>,
 }
@@ -117,6 +123,8 @@ pub(crate) fn run(
         deadline: Instant::now() + opts.timeout,
         loaded_samples: 0,
         held_samples: 0,
+        result_samples: 0,
+        charge: Charge::new(&opts.sample_budget),
         warnings: BTreeSet::new(),
         infos: BTreeSet::new(),
     };
@@ -161,7 +169,6 @@ pub(crate) fn run(
         }
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut out: Vec<Series> = Vec::new();
-        let mut total = 0usize;
         let mut t = start;
         while t <= end {
             ctx.check_deadline()?;
@@ -174,10 +181,11 @@ pub(crate) fn run(
                 Val::Vector(es) => es,
                 _ => return err("unexpected value type in range query"),
             };
-            total += elems.len();
-            if total.saturating_add(ctx.loaded_samples) > opts.max_samples {
+            ctx.result_samples += elems.len();
+            if ctx.result_samples.saturating_add(ctx.loaded_samples) > opts.max_samples {
                 return Err(QueryError::TooManySamples);
             }
+            ctx.account()?;
             for e in elems {
                 let i = *index.entry(e.labels.clone()).or_insert_with(|| {
                     out.push(Series {
@@ -230,6 +238,15 @@ fn key(vs: &VectorSelector) -> usize {
 }
 
 impl<'a> Ctx<'a> {
+    /// Brings the query's share of the shared budget up (or down) to what it holds now.
+    fn account(&mut self) -> Result<(), QueryError> {
+        let held = self
+            .loaded_samples
+            .saturating_add(self.held_samples)
+            .saturating_add(self.result_samples);
+        self.charge.set(held)
+    }
+
     pub(crate) fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout);
@@ -314,8 +331,15 @@ impl<'a> Ctx<'a> {
         let groups = crate::matchers::selector_matchers(vs)?;
         let mut seen: HashSet<Labels> = HashSet::new();
         let mut out = Vec::new();
+        let deadline = edgeprom_storage::Deadline::at(self.deadline);
         for g in groups {
-            for sd in self.storage.select(&g, mint, maxt) {
+            let selected = self
+                .storage
+                .select_until(&g, mint, maxt, deadline)
+                .map_err(|_| QueryError::Timeout)?;
+            for sd in selected {
+                // Decoding a series costs far more than reading the clock.
+                self.check_deadline()?;
                 if !seen.insert(sd.labels.clone()) {
                     continue;
                 }
@@ -327,6 +351,7 @@ impl<'a> Ctx<'a> {
                 if self.loaded_samples > self.opts.max_samples {
                     return Err(QueryError::TooManySamples);
                 }
+                self.account()?;
                 out.push(Loaded {
                     labels: sd.labels,
                     points,
@@ -471,7 +496,11 @@ impl<'a> Ctx<'a> {
         let r = self.eval_subquery_points(sq, t);
         // Whatever happened, this subquery's points are the caller's now (or dropped).
         self.held_samples = held_before;
-        r
+        // Giving back cannot fail; the subquery's own error comes first anyway.
+        let released = self.account();
+        let v = r?;
+        released?;
+        Ok(v)
     }
 
     fn eval_subquery_points(&mut self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, QueryError> {
@@ -513,6 +542,7 @@ impl<'a> Ctx<'a> {
             {
                 return Err(QueryError::TooManySamples);
             }
+            self.account()?;
             for e in elems {
                 let i = *index.entry(e.labels.clone()).or_insert_with(|| {
                     out.push(RSeries {

@@ -727,11 +727,13 @@ fn label_replace(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, QueryError>
     let repl = eval_str(ctx, arg(c, 2)?, t)?;
     let src = eval_str(ctx, arg(c, 3)?, t)?;
     let re_s = eval_str(ctx, arg(c, 4)?, t)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| {
+    let invalid = |e: &dyn std::fmt::Display| {
         QueryError::Execution(format!(
             "invalid regular expression in label_replace(): {re_s}: {e}"
         ))
-    })?;
+    };
+    edgeprom_model::goregex::check(&re_s).map_err(|e| invalid(&e))?;
+    let re = regex::Regex::new(&format!("^(?s:{re_s})$")).map_err(|e| invalid(&e))?;
     if !crate::aggr::valid_label_name(&dst) {
         return err(format!(
             "invalid destination label name in label_replace(): {dst}"

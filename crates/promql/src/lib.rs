@@ -9,10 +9,12 @@
 #![warn(missing_docs)]
 
 mod aggr;
+mod budget;
 mod eval;
 mod functions;
 pub mod limits;
 
+pub use budget::SampleBudget;
 pub use limits::{QueryLimits, parse_bounded};
 
 pub use functions::almost_equal;
@@ -82,6 +84,14 @@ pub enum QueryError {
     /// The query would have held more than [`EngineOptions::max_samples`] samples at once.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// The query would have pushed the samples held by all queries being evaluated at once past
+    /// [`EngineOptions::sample_budget`] (edgeprom's `--query.max-samples-total`).
+    #[error(
+        "query processing would load too many samples into memory in query execution: queries \
+         being evaluated at once would hold more than {0} samples together \
+         (--query.max-samples-total)"
+    )]
+    TooManySamplesTotal(usize),
 }
 
 /// Tunables fixed when the engine is created.
@@ -101,6 +111,9 @@ pub struct EngineOptions {
     pub experimental_functions: bool,
     /// Bounds on the query text (length, nesting), checked before parsing.
     pub limits: QueryLimits,
+    /// The samples all queries evaluated at once may hold together; engines given clones of one
+    /// budget share it. Each query charges what it holds, as counted for `max_samples`.
+    pub sample_budget: SampleBudget,
 }
 
 impl Default for EngineOptions {
@@ -112,6 +125,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             experimental_functions: false,
             limits: QueryLimits::default(),
+            sample_budget: SampleBudget::unlimited(),
         }
     }
 }

@@ -132,7 +132,11 @@ pub fn parse_bounded(
     // cannot hold (`x[1e309:]`, `x offset -1e400`, `x[1m:Inf]`); such a query is bad input, not
     // a reason to lose the thread, so the panic becomes a parse error.
     match std::panic::catch_unwind(|| promql_parser::parser::parse(query)) {
-        Ok(r) => r.map_err(|e| QueryError::Parse(truncate_message(e))),
+        Ok(r) => {
+            let expr = r.map_err(|e| QueryError::Parse(truncate_message(e)))?;
+            go_regex_limits(&expr)?;
+            Ok(expr)
+        }
         Err(panic) => {
             let why = panic
                 .downcast_ref::<&str>()
@@ -144,6 +148,45 @@ pub fn parse_bounded(
                 truncate_message(why)
             )))
         }
+    }
+}
+
+/// Refuses, as Prometheus's parser does, a selector regex Go's `regexp` would not compile
+/// (`promql-parser` compiles them with Rust's `regex`, which takes `(a|b){10000}`). The depth of
+/// `expr` is bounded by [`check`], so the recursion is too.
+fn go_regex_limits(expr: &promql_parser::parser::Expr) -> Result<(), QueryError> {
+    use promql_parser::label::MatchOp;
+    use promql_parser::parser::{Expr, VectorSelector};
+    let selector = |vs: &VectorSelector| {
+        let all = vs
+            .matchers
+            .matchers
+            .iter()
+            .chain(vs.matchers.or_matchers.iter().flatten());
+        for m in all {
+            if matches!(m.op, MatchOp::Re(_) | MatchOp::NotRe(_)) {
+                edgeprom_model::goregex::check(&m.value)
+                    .map_err(|e| QueryError::Parse(e.to_string()))?;
+            }
+        }
+        Ok(())
+    };
+    match expr {
+        Expr::VectorSelector(vs) => selector(vs),
+        Expr::MatrixSelector(ms) => selector(&ms.vs),
+        Expr::Aggregate(a) => {
+            go_regex_limits(&a.expr)?;
+            a.param.as_deref().map_or(Ok(()), go_regex_limits)
+        }
+        Expr::Unary(u) => go_regex_limits(&u.expr),
+        Expr::Binary(b) => {
+            go_regex_limits(&b.lhs)?;
+            go_regex_limits(&b.rhs)
+        }
+        Expr::Paren(p) => go_regex_limits(&p.expr),
+        Expr::Subquery(s) => go_regex_limits(&s.expr),
+        Expr::Call(c) => c.args.args.iter().try_for_each(|a| go_regex_limits(a)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Ok(()),
     }
 }
 

@@ -151,3 +151,39 @@ fn at_modifier_of_1e300_is_out_of_bounds() {
     }
     assert!(e.instant_query(&st, "up_total @ 300", 300_000).is_ok());
 }
+
+#[test]
+fn regexes_go_refuses_are_refused_as_prometheus_refuses_them() {
+    let (_d, st) = storage();
+    let e = Engine::default();
+    let go = |op: &str| format!("error parsing regexp: invalid repeat count: `{op}`");
+    // In a selector: a parse error (400 `bad_data`), wherever the selector sits.
+    for (q, op) in [
+        (r#"up_total{job=~"(a|b){10000}"}"#, "{10000}"),
+        (r#"{__name__=~"(a|b){10000}"}"#, "{10000}"),
+        (r#"sum(rate(up_total{job!~"(a{10}){101}"}[5m]))"#, "{101}"),
+        (r#"1 + up_total{job="a" or job=~"a{1001}"}"#, "{1001}"),
+    ] {
+        assert_eq!(
+            e.instant_query(&st, q, 300_000),
+            Err(QueryError::Parse(go(op))),
+            "{q}"
+        );
+    }
+    assert!(
+        e.instant_query(&st, r#"up_total{job=~"(a{10}){100}"}"#, 300_000)
+            .is_ok()
+    );
+    // In label_replace: an evaluation error (422 `execution`), as in Prometheus.
+    assert_eq!(
+        e.instant_query(
+            &st,
+            r#"label_replace(up_total, "x", "$1", "job", "(a|b){10000}")"#,
+            300_000
+        ),
+        Err(QueryError::Execution(format!(
+            "invalid regular expression in label_replace(): (a|b){{10000}}: {}",
+            go("{10000}")
+        )))
+    );
+}

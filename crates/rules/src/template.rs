@@ -1026,13 +1026,13 @@ fn call(name: &str, args: &[Value]) -> Result<Value, TemplateError> {
         "title" => s(title(as_str(name, &one(args)?)?)),
         "match" => {
             want(name, args, 2)?;
-            let re = regex::Regex::new(as_str(name, &args[0])?)
+            let re = go_regex(as_str(name, &args[0])?)
                 .map_err(|e| TemplateError(format!("error calling match: {e}")))?;
             Ok(Value::Bool(re.is_match(as_str(name, &args[1])?)))
         }
         "reReplaceAll" => {
             want(name, args, 3)?;
-            let re = regex::Regex::new(as_str(name, &args[0])?)
+            let re = go_regex(as_str(name, &args[0])?)
                 .map_err(|e| TemplateError(format!("error calling reReplaceAll: {e}")))?;
             let repl = as_str(name, &args[1])?;
             s(re.replace_all(as_str(name, &args[2])?, repl).into_owned())
@@ -1349,6 +1349,12 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
     out
 }
 
+/// A template's regex, refused where Go's `regexp` (which Prometheus's templates use) refuses it.
+fn go_regex(pattern: &str) -> Result<regex::Regex, String> {
+    edgeprom_model::goregex::check(pattern).map_err(|e| e.to_string())?;
+    regex::Regex::new(pattern).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1429,6 +1435,17 @@ mod tests {
                 1.0
             ),
             "xpu-host"
+        );
+        // Go's `regexp` refuses repeat counts over 1000, so do the templates.
+        let e = run("{{ reReplaceAll \"(a|b){10000}\" \"x\" \"ab\" }}", 1.0);
+        assert!(
+            e.starts_with("ERR ")
+                && e.contains("error calling reReplaceAll: error parsing regexp: invalid repeat count: `{10000}`"),
+            "{e}"
+        );
+        assert_eq!(
+            run("{{ reReplaceAll \"(a|b){1000}\" \"x\" \"ab\" }}", 1.0),
+            "ab"
         );
     }
 

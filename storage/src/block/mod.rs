@@ -29,6 +29,7 @@ use edgeprom_model::Labels;
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::{Deadline, DeadlineExceeded, Ticker};
 use crate::index::Matcher;
 use index::{
     FILE_HEADER_LEN, FORMAT_VERSION, INDEX_MAGIC, IndexHeader, IndexReader, SAMPLES_MAGIC,
@@ -562,7 +563,7 @@ impl Block {
 
     /// Sorted ids of the series satisfying every matcher, with Prometheus's semantics: a matcher
     /// that matches `""` also selects series lacking the label.
-    fn select_ids(&self, matchers: &[Matcher]) -> Result<Vec<u32>, codec::DecodeError> {
+    fn select_ids(&self, matchers: &[Matcher], ticks: &mut Ticker) -> Result<Vec<u32>, Stop> {
         let r = self.reader();
         let mut positive: Vec<Vec<u32>> = Vec::new();
         let mut negative: Vec<Vec<u32>> = Vec::new();
@@ -589,6 +590,7 @@ impl Block {
                     }
                     None => {
                         for (v, at, len) in r.values(&n)? {
+                            ticks.tick()?;
                             if m.matches(r.symbol(v)?) == want_matching {
                                 lists.push(r.postings(at, len)?);
                             }
@@ -621,19 +623,35 @@ impl Block {
     /// Series matching all `matchers` whose samples overlap `[mint, maxt]`, sorted by labels.
     /// Samples are decoded when [`BlockSeries::samples`] is called.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<BlockSeries<'_>> {
+        // Without a deadline the walk cannot stop early.
+        self.select_until(matchers, mint, maxt, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Block::select`], giving up once `deadline` passes.
+    pub fn select_until(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<BlockSeries<'_>>, DeadlineExceeded> {
         if mint > maxt || self.meta.max_time <= mint || self.meta.min_time > maxt {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let ids = match self.select_ids(matchers) {
+        let mut ticks = deadline.ticker();
+        let ids = match self.select_ids(matchers, &mut ticks) {
             Ok(ids) => ids,
-            Err(e) => {
+            Err(Stop::Deadline(e)) => return Err(e),
+            Err(Stop::Decode(e)) => {
                 self.warn("postings", &e);
-                return Vec::new();
+                return Ok(Vec::new());
             }
         };
         let r = self.reader();
         let mut out = Vec::new();
         for id in ids {
+            ticks.tick()?;
             let read = r.series(id).and_then(|(ids, sr)| Ok((r.labels(&ids)?, sr)));
             let (labels, sr) = match read {
                 Ok(x) => x,
@@ -653,40 +671,63 @@ impl Block {
                 maxt,
             });
         }
-        out
+        Ok(out)
     }
 
     /// Sorted label names of the series matching `matchers` (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        // Without a deadline the walk cannot stop early.
+        self.label_names_until(matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Block::label_names`], giving up once `deadline` passes.
+    pub fn label_names_until(
+        &self,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         let r = self.reader();
-        let res = (|| -> Result<Vec<String>, codec::DecodeError> {
+        let mut ticks = deadline.ticker();
+        let res = (|| -> Result<Vec<String>, Stop> {
             if matchers.is_empty() {
-                return r
+                return Ok(r
                     .names()?
                     .iter()
                     .map(|n| r.symbol(n.name).map(str::to_string))
-                    .collect();
+                    .collect::<Result<_, _>>()?);
             }
             let mut names = BTreeSet::new();
-            for id in self.select_ids(matchers)? {
+            for id in self.select_ids(matchers, &mut ticks)? {
+                ticks.tick()?;
                 names.extend(r.series(id)?.0.into_iter().map(|(n, _)| n));
             }
             // Symbol ids sort like their strings.
-            names
+            Ok(names
                 .into_iter()
                 .map(|n| r.symbol(n).map(str::to_string))
-                .collect()
+                .collect::<Result<_, _>>()?)
         })();
-        res.unwrap_or_else(|e| {
-            self.warn("label names", &e);
-            Vec::new()
-        })
+        self.settle("label names", res)
     }
 
     /// Sorted values of label `name` over the series matching `matchers` (all series when empty).
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        // Without a deadline the walk cannot stop early.
+        self.label_values_until(name, matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`Block::label_values`], giving up once `deadline` passes.
+    pub fn label_values_until(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         let r = self.reader();
-        let res = (|| -> Result<Vec<String>, codec::DecodeError> {
+        let mut ticks = deadline.ticker();
+        let res = (|| -> Result<Vec<String>, Stop> {
             let Some(n) = r.find_name(name)? else {
                 return Ok(Vec::new());
             };
@@ -694,23 +735,35 @@ impl Block {
             let keep: Vec<u32> = if matchers.is_empty() {
                 values.iter().map(|v| v.0).collect()
             } else {
-                let selected = self.select_ids(matchers)?;
+                let selected = self.select_ids(matchers, &mut ticks)?;
                 let mut keep = Vec::new();
                 for (v, at, len) in values {
+                    ticks.tick()?;
                     if !intersect(&selected, &r.postings(at, len)?).is_empty() {
                         keep.push(v);
                     }
                 }
                 keep
             };
-            keep.into_iter()
+            Ok(keep
+                .into_iter()
                 .map(|v| r.symbol(v).map(str::to_string))
-                .collect()
+                .collect::<Result<_, _>>()?)
         })();
-        res.unwrap_or_else(|e| {
-            self.warn("label values", &e);
-            Vec::new()
-        })
+        self.settle("label values", res)
+    }
+
+    /// A read's result as its callers see it: a decode error is warned about and reads as
+    /// nothing (see [`Block::warn`]); a passed deadline is passed on.
+    fn settle<T: Default>(&self, what: &str, res: Result<T, Stop>) -> Result<T, DeadlineExceeded> {
+        match res {
+            Ok(v) => Ok(v),
+            Err(Stop::Deadline(e)) => Err(e),
+            Err(Stop::Decode(e)) => {
+                self.warn(what, &e);
+                Ok(T::default())
+            }
+        }
     }
 
     /// A stream of the samples file, range-checked.
@@ -914,9 +967,10 @@ pub(crate) fn select_shared(
     matchers: &[Matcher],
     mint: i64,
     maxt: i64,
-) -> Vec<(Labels, SharedBlockSeries)> {
-    block
-        .select(matchers, mint, maxt)
+    deadline: Deadline,
+) -> Result<Vec<(Labels, SharedBlockSeries)>, DeadlineExceeded> {
+    Ok(block
+        .select_until(matchers, mint, maxt, deadline)?
         .into_iter()
         .map(|s| {
             let shared = SharedBlockSeries {
@@ -927,5 +981,25 @@ pub(crate) fn select_shared(
             };
             (s.labels, shared)
         })
-        .collect()
+        .collect())
+}
+
+/// Why a block read stopped early.
+enum Stop {
+    /// The block's bytes did not decode.
+    Decode(codec::DecodeError),
+    /// The caller's deadline passed.
+    Deadline(DeadlineExceeded),
+}
+
+impl From<codec::DecodeError> for Stop {
+    fn from(e: codec::DecodeError) -> Stop {
+        Stop::Decode(e)
+    }
+}
+
+impl From<DeadlineExceeded> for Stop {
+    fn from(e: DeadlineExceeded) -> Stop {
+        Stop::Deadline(e)
+    }
 }

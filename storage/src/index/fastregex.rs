@@ -47,6 +47,7 @@ impl FastRegex {
     /// Parses `pattern` as Prometheus does (the pattern alone must be valid, `.` matches newlines) and
     /// picks the cheapest exact way to match it anchored at both ends.
     pub(crate) fn new(pattern: &str) -> Result<FastRegex, MatcherError> {
+        edgeprom_model::goregex::check(pattern)?;
         let hir = regex_syntax::ParserBuilder::new()
             .dot_matches_new_line(true)
             .build()

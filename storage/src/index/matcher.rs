@@ -15,6 +15,9 @@ pub enum MatcherError {
         /// The parser's complaint.
         source: Box<regex_syntax::Error>,
     },
+    /// The regex repeats more than Go's `regexp` allows, which Prometheus refuses.
+    #[error(transparent)]
+    GoLimit(#[from] edgeprom_model::goregex::GoRegexError),
     /// The regex parses but cannot be compiled, usually because it exceeds the size limit.
     #[error("cannot compile regex {pattern:?}: {source}")]
     Regex {

@@ -20,6 +20,8 @@ use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 pub use matcher::{MatchType, Matcher, MatcherError};
+
+use crate::deadline::{Deadline, DeadlineExceeded, Ticker};
 pub use symbols::{SymbolLabels, Symbols};
 
 /// Removed series whose refs are still in postings lists; past this (plus a quarter of the live
@@ -239,31 +241,51 @@ impl MemIndex {
 
     /// Postings lists of `name` whose value satisfies `pred`; with `set`, only those values are looked
     /// up (they are exactly the values satisfying `pred`).
+    /// Stops with `Err` once `ticks`' deadline passes: a regex tested against every value of a
+    /// name is where a hostile selector spends its time.
     fn lists<'a>(
         &'a self,
         name: &str,
         set: Option<&[String]>,
         pred: impl Fn(&str) -> bool,
-    ) -> Vec<&'a [u32]> {
+        ticks: &mut Ticker,
+    ) -> Result<Vec<&'a [u32]>, DeadlineExceeded> {
         let Some(values) = self.symbols.get(name).and_then(|n| self.postings.get(&n)) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         match set {
-            Some(set) if set.len() < values.len() => set
+            Some(set) if set.len() < values.len() => Ok(set
                 .iter()
                 .filter_map(|v| values.get(&self.symbols.get(v)?))
                 .map(Vec::as_slice)
-                .collect(),
-            _ => values
-                .iter()
-                .filter(|(v, _)| pred(self.symbols.resolve(**v)))
-                .map(|(_, l)| l.as_slice())
-                .collect(),
+                .collect()),
+            _ => {
+                let mut out = Vec::new();
+                for (v, l) in values {
+                    ticks.tick()?;
+                    if pred(self.symbols.resolve(*v)) {
+                        out.push(l.as_slice());
+                    }
+                }
+                Ok(out)
+            }
         }
     }
 
     /// Sorted refs of the live series satisfying every matcher; no matchers selects every series.
     pub fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        // Without a deadline the walk cannot stop early.
+        self.select_until(matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`MemIndex::select`], giving up once `deadline` passes.
+    pub fn select_until(
+        &self,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<u32>, DeadlineExceeded> {
+        let mut ticks = deadline.ticker();
         let universe = self.series_labels.len();
         let mut positive: Vec<Vec<u32>> = Vec::new();
         let mut negative: Vec<&[u32]> = Vec::new();
@@ -275,13 +297,14 @@ impl MemIndex {
                 // Keeps series lacking the label: subtract those whose value the matcher rejects.
                 // For `!=`/`!~` with a known literal set, those values are exactly the set.
                 let set = m.kind().is_negative().then(|| m.literal_set()).flatten();
-                negative.extend(self.lists(m.name(), set, |v| !m.matches(v)));
+                negative.extend(self.lists(m.name(), set, |v| !m.matches(v), &mut ticks)?);
             } else {
                 let set = (!m.kind().is_negative()).then(|| m.literal_set()).flatten();
-                let lists = self.lists(m.name(), set, |v| m.matches(v));
+                let lists = self.lists(m.name(), set, |v| m.matches(v), &mut ticks)?;
                 if lists.is_empty() {
-                    return Vec::new();
+                    return Ok(Vec::new());
                 }
+                ticks.check()?;
                 positive.push(postings::union(&lists, universe));
             }
         }
@@ -303,7 +326,7 @@ impl MemIndex {
         if self.dead > 0 {
             out.retain(|&r| self.is_live(r));
         }
-        out
+        Ok(out)
     }
 
     fn has_live(&self, list: &[u32]) -> bool {
@@ -320,6 +343,17 @@ impl MemIndex {
 
     /// Sorted label names of the series matching `matchers`, or of all series when there are none.
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        // Without a deadline the walk cannot stop early.
+        self.label_names_until(matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`MemIndex::label_names`], giving up once `deadline` passes.
+    pub fn label_names_until(
+        &self,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         let mut names: Vec<String> = if matchers.is_empty() {
             self.postings
                 .iter()
@@ -327,8 +361,10 @@ impl MemIndex {
                 .map(|(n, _)| self.symbols.resolve(*n).to_string())
                 .collect()
         } else {
+            let mut ticks = deadline.ticker();
             let mut ids = FxHashSet::default();
-            for r in self.select(matchers) {
+            for r in self.select_until(matchers, deadline)? {
+                ticks.tick()?;
                 if let Some(sl) = self.symbol_labels(r) {
                     ids.extend(sl.iter().map(|&(n, _)| n));
                 }
@@ -338,17 +374,30 @@ impl MemIndex {
                 .collect()
         };
         names.sort_unstable();
-        names
+        Ok(names)
     }
 
     /// Sorted values of `name` over the series matching `matchers` (all series when there are none).
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        // Without a deadline the walk cannot stop early.
+        self.label_values_until(name, matchers, Deadline::NONE)
+            .unwrap_or_default()
+    }
+
+    /// [`MemIndex::label_values`], giving up once `deadline` passes.
+    pub fn label_values_until(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        deadline: Deadline,
+    ) -> Result<Vec<String>, DeadlineExceeded> {
         let Some(n) = self.symbols.get(name) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let Some(values) = self.postings.get(&n) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        let mut ticks = deadline.ticker();
         let mut out: Vec<String> = if matchers.is_empty() {
             values
                 .iter()
@@ -356,17 +405,21 @@ impl MemIndex {
                 .map(|(v, _)| self.symbols.resolve(*v).to_string())
                 .collect()
         } else {
-            let selected = self.select(matchers);
+            let selected = self.select_until(matchers, deadline)?;
             if values.len() * 16 < selected.len() {
                 // Few values, many series: probe each value's list against the selection.
-                values
-                    .iter()
-                    .filter(|(_, l)| !postings::intersect(&selected, l).is_empty())
-                    .map(|(v, _)| self.symbols.resolve(*v).to_string())
-                    .collect()
+                let mut kept = Vec::new();
+                for (v, l) in values {
+                    ticks.tick()?;
+                    if !postings::intersect(&selected, l).is_empty() {
+                        kept.push(self.symbols.resolve(*v).to_string());
+                    }
+                }
+                kept
             } else {
                 let mut ids = FxHashSet::default();
                 for r in selected {
+                    ticks.tick()?;
                     if let Some(v) = self.symbol_labels(r).and_then(|sl| sl.get_id(n)) {
                         ids.insert(v);
                     }
@@ -377,7 +430,7 @@ impl MemIndex {
             }
         };
         out.sort_unstable();
-        out
+        Ok(out)
     }
 
     /// Cardinality figures, each list cut to the `top` largest entries.

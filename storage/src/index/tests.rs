@@ -175,8 +175,26 @@ fn regexes_are_anchored_and_dot_matches_newline() {
 
 #[test]
 fn hostile_regexes_error_instead_of_growing() {
-    let e = Matcher::new(MatchType::Regex, "a", "(((a{100}){100}){100})");
+    // Within Go's repetition limits but past the compiled-size limit.
+    let e = Matcher::new(MatchType::Regex, "a", &"(\\w{1000})".repeat(20));
     assert!(matches!(e, Err(MatcherError::Regex { .. })), "{e:?}");
+    // Past Go's limits, refused in Go's words before compiling.
+    for (pattern, op) in [
+        ("(((a{100}){100}){100})", "{100}"),
+        ("(a|b){10000}", "{10000}"),
+        ("(a{10}){101}", "{101}"),
+    ] {
+        let e = Matcher::new(MatchType::Regex, "a", pattern).map_err(|e| e.to_string());
+        assert_eq!(
+            e.err(),
+            Some(format!(
+                "error parsing regexp: invalid repeat count: `{op}`"
+            )),
+            "{pattern}"
+        );
+    }
+    assert!(Matcher::new(MatchType::NotRegex, "a", "(a{10}){100}").is_ok());
+    assert!(Matcher::new(MatchType::Regex, "a", "(a|b){1000}").is_ok());
     let e = Matcher::new(MatchType::Regex, "a", &"(".repeat(1000));
     assert!(e.is_err());
 }
