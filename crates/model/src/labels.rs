@@ -67,6 +67,13 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// The identity of this label set's shared storage: clones share it, so it can key caches of
+    /// what is derived from a label set. Whoever keys a cache by it must hold a clone while the
+    /// entry lives: a dropped set's address can be reused by another.
+    pub fn storage_id(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.0) as *const Label as usize
+    }
+
     /// A builder starting from these labels.
     pub fn to_builder(&self) -> LabelsBuilder {
         LabelsBuilder {

@@ -62,7 +62,8 @@ pub(crate) fn eval_aggregate(
     };
     let input = ctx.eval_vector(&a.expr, t)?;
     let mut order: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // By the interned group labels' storage id (see `Ctx::group_key`).
+    let mut index: rustc_hash::FxHashMap<usize, usize> = Default::default();
 
     if id == token::T_COUNT_VALUES {
         let Some(Val::Str(label)) = param else {
@@ -153,12 +154,13 @@ pub(crate) fn eval_aggregate(
         _ => (0, 0.0),
     };
 
+    let aggr_id = a as *const AggregateExpr as usize;
     for e in input {
-        let g = grouping_labels(&e.labels, &a.modifier);
-        let gi = match index.get(&g) {
+        let g = ctx.group_key(aggr_id, &e.labels, |l| grouping_labels(l, &a.modifier));
+        let gi = match index.get(&g.storage_id()) {
             Some(&i) => i,
             None => {
-                index.insert(g.clone(), order.len());
+                index.insert(g.storage_id(), order.len());
                 order.push(Group {
                     labels: g,
                     value: e.v,

@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use edgeprom_model::{Labels, is_stale_nan};
 use edgeprom_storage::Storage;
 use promql_parser::parser::token::{self, TokenType};
@@ -19,6 +21,52 @@ use crate::{EngineOptions, QueryError, QueryResult, Sample, Series, Value};
 pub(crate) struct Loaded {
     pub labels: Labels,
     pub points: Vec<(i64, f64)>,
+}
+
+/// Window positions in one selector's loaded series, valid while evaluation times only grow.
+#[derive(Default)]
+struct Cursor {
+    /// The window `(start, end]` the positions are for.
+    start: i64,
+    end: i64,
+    /// Per series: index of the first point after `start`, and of the first after `end`.
+    pos: Vec<(usize, usize)>,
+}
+
+/// Index of the first point in `points[from..]` later than `t`, given that none before `from`
+/// is: a short forward walk (the usual case, one step on), then a binary search for long jumps.
+fn first_after(points: &[(i64, f64)], from: usize, t: i64) -> usize {
+    let walk_end = (from + 8).min(points.len());
+    let mut i = from;
+    while i < walk_end {
+        if points[i].0 > t {
+            return i;
+        }
+        i += 1;
+    }
+    i + points[i..].partition_point(|p| p.0 <= t)
+}
+
+impl Cursor {
+    /// Moves to the window `(start, end]` over `series`; positions are recomputed from scratch
+    /// when it does not lie at or after the previous one.
+    fn seek(&mut self, series: &[Loaded], start: i64, end: i64) {
+        let forward = self.pos.len() == series.len() && start >= self.start && end >= self.end;
+        if forward {
+            for (p, s) in self.pos.iter_mut().zip(series) {
+                p.0 = first_after(&s.points, p.0, start);
+                p.1 = first_after(&s.points, p.1.max(p.0), end);
+            }
+        } else {
+            self.pos.clear();
+            self.pos.extend(series.iter().map(|s| {
+                let lo = s.points.partition_point(|p| p.0 <= start);
+                (lo, lo + s.points[lo..].partition_point(|p| p.0 <= end))
+            }));
+        }
+        self.start = start;
+        self.end = end;
+    }
 }
 
 /// One element of an intermediate instant vector.
@@ -62,6 +110,21 @@ pub(crate) struct Ctx<'a> {
     pub end: i64,
     pub lookback: i64,
     data: HashMap<usize, Vec<Loaded>>,
+    /// Per selector, where the previous evaluation's window ended in each loaded series: a range
+    /// query moves forward one step at a time, so the next window is found by stepping on from
+    /// there instead of two binary searches per series and step (cache misses over the whole
+    /// series, the largest cost of range queries before).
+    cursors: HashMap<usize, Cursor>,
+    /// Label sets with `__name__` dropped, by the input set's [`Labels::storage_id`] (the input
+    /// is held, so the id stays its own): a range query drops the same names at every step.
+    name_dropped: FxHashMap<usize, (Labels, Labels)>,
+    /// Grouping labels by (aggregation expression, input labels' id), interned in `interned` so
+    /// that equal groups share one storage id.
+    group_keys: FxHashMap<(usize, usize), (Labels, Labels)>,
+    interned: FxHashSet<Labels>,
+    /// Series whose name `rate` and friends have checked for a counter suffix (by storage id,
+    /// the labels held).
+    counter_checked: FxHashMap<usize, Labels>,
     ranges: HashMap<usize, (i64, i64)>,
     storage: &'a Storage,
     deadline: Instant,
@@ -118,6 +181,11 @@ pub(crate) fn run(
         end,
         lookback: dur_ms(&opts.lookback_delta),
         data: HashMap::new(),
+        cursors: HashMap::new(),
+        name_dropped: FxHashMap::default(),
+        group_keys: FxHashMap::default(),
+        interned: FxHashSet::default(),
+        counter_checked: FxHashMap::default(),
         ranges: HashMap::new(),
         storage,
         deadline: Instant::now() + opts.timeout,
@@ -238,6 +306,52 @@ fn key(vs: &VectorSelector) -> usize {
 }
 
 impl<'a> Ctx<'a> {
+    /// `l` without `__name__`, computed once per input label set per query.
+    pub(crate) fn drop_name(&mut self, l: &Labels) -> Labels {
+        if let Some((_, out)) = self.name_dropped.get(&l.storage_id()) {
+            return out.clone();
+        }
+        let out = drop_name(l);
+        self.name_dropped
+            .insert(l.storage_id(), (l.clone(), out.clone()));
+        out
+    }
+
+    /// Whether this is the query's first look at series `l`'s name for the counter info.
+    pub(crate) fn first_counter_check(&mut self, l: &Labels) -> bool {
+        match self.counter_checked.entry(l.storage_id()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(l.clone());
+                true
+            }
+        }
+    }
+
+    /// The group an aggregation puts `l` in, computed once per input label set per query and
+    /// interned: equal groups are the same storage, so callers may index groups by its id.
+    pub(crate) fn group_key(
+        &mut self,
+        aggr: usize,
+        l: &Labels,
+        f: impl Fn(&Labels) -> Labels,
+    ) -> Labels {
+        let k = (aggr, l.storage_id());
+        if let Some((_, g)) = self.group_keys.get(&k) {
+            return g.clone();
+        }
+        let g = f(l);
+        let g = match self.interned.get(&g) {
+            Some(same) => same.clone(),
+            None => {
+                self.interned.insert(g.clone());
+                g
+            }
+        };
+        self.group_keys.insert(k, (l.clone(), g.clone()));
+        g
+    }
+
     /// Brings the query's share of the shared budget up (or down) to what it holds now.
     fn account(&mut self) -> Result<(), QueryError> {
         let held = self
@@ -381,7 +495,7 @@ impl<'a> Ctx<'a> {
                         .into_iter()
                         .map(|mut e| {
                             e.v = -e.v;
-                            e.labels = drop_name(&e.labels);
+                            e.labels = self.drop_name(&e.labels);
                             e
                         })
                         .collect();
@@ -427,12 +541,14 @@ impl<'a> Ctx<'a> {
             .unwrap_or(t)
             .saturating_sub(offset_ms(&vs.offset));
         let lb = self.lookback;
-        let Some(series) = self.data.get(&key(vs)) else {
+        let k = key(vs);
+        let Some(series) = self.data.get(&k) else {
             return Ok(Vec::new());
         };
+        let cursor = self.cursors.entry(k).or_default();
+        cursor.seek(series, te.saturating_sub(lb), te);
         let mut out = Vec::new();
-        for s in series {
-            let i = s.points.partition_point(|p| p.0 <= te);
+        for (s, &(_, i)) in series.iter().zip(&cursor.pos) {
             if i == 0 {
                 continue;
             }
@@ -462,10 +578,11 @@ impl<'a> Ctx<'a> {
                     .saturating_sub(offset_ms(&vs.offset));
                 let start = end.saturating_sub(dur_ms(&ms.range));
                 let mut out = Vec::new();
-                if let Some(series) = self.data.get(&key(vs)) {
-                    for s in series {
-                        let lo = s.points.partition_point(|p| p.0 <= start);
-                        let hi = s.points.partition_point(|p| p.0 <= end);
+                let k = key(vs);
+                if let Some(series) = self.data.get(&k) {
+                    let cursor = self.cursors.entry(k).or_default();
+                    cursor.seek(series, start, end);
+                    for (s, &(lo, hi)) in series.iter().zip(&cursor.pos) {
                         let points: Vec<(i64, f64)> = s.points[lo..hi]
                             .iter()
                             .filter(|p| !is_stale_nan(p.1))
@@ -582,12 +699,12 @@ impl<'a> Ctx<'a> {
                 }
             }
             (Val::Vector(l), Val::Scalar(r)) => {
-                let out = vector_scalar(op, l, r, false, return_bool)?;
+                let out = vector_scalar(self, op, l, r, false, return_bool)?;
                 check_dups(&out)?;
                 Ok(Val::Vector(out))
             }
             (Val::Scalar(l), Val::Vector(r)) => {
-                let out = vector_scalar(op, r, l, true, return_bool)?;
+                let out = vector_scalar(self, op, r, l, true, return_bool)?;
                 check_dups(&out)?;
                 Ok(Val::Vector(out))
             }
@@ -651,6 +768,7 @@ pub(crate) fn binop(op: TokenType, l: f64, r: f64) -> Result<(f64, bool), QueryE
 }
 
 fn vector_scalar(
+    ctx: &mut Ctx<'_>,
     op: TokenType,
     vec: Vec<Elem>,
     scalar: f64,
@@ -672,7 +790,7 @@ fn vector_scalar(
             continue;
         }
         if !cmp || return_bool {
-            e.labels = drop_name(&e.labels);
+            e.labels = ctx.drop_name(&e.labels);
         }
         e.v = v;
         out.push(e);

@@ -6,7 +6,7 @@ use edgeprom_model::Labels;
 use promql_parser::parser::{Call, Expr};
 
 use crate::QueryError;
-use crate::eval::{Ctx, Elem, RSeries, RangeArg, Val, drop_name, err};
+use crate::eval::{Ctx, Elem, RSeries, RangeArg, Val, err};
 
 /// Neumaier-compensated summation step, as Prometheus's `kahanSumInc`.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -119,11 +119,11 @@ fn unwrap_paren(mut e: &Expr) -> &Expr {
 }
 
 /// Applies `f` to every element, dropping the metric name.
-fn map_vec(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Val {
+fn map_vec(ctx: &mut Ctx<'_>, v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Val {
     Val::Vector(
         v.into_iter()
             .map(|e| Elem {
-                labels: drop_name(&e.labels),
+                labels: ctx.drop_name(&e.labels),
                 v: f(e.v),
                 ts: e.ts,
             })
@@ -162,7 +162,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
             return Ok(Val::Vector(
                 v.into_iter()
                     .map(|e| Elem {
-                        labels: drop_name(&e.labels),
+                        labels: ctx.drop_name(&e.labels),
                         v: if direct {
                             e.ts as f64 / 1000.0
                         } else {
@@ -210,7 +210,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
                 "acosh" => f64::acosh,
                 _ => f64::atanh,
             };
-            return Ok(map_vec(v, f));
+            return Ok(map_vec(ctx, v, f));
         }
         "round" => {
             let v = ctx.eval_vector(arg(c, 0)?, t)?;
@@ -219,7 +219,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
                 None => 1.0,
             };
             let inv = 1.0 / to;
-            return Ok(map_vec(v, move |x| (x * inv + 0.5).floor() / inv));
+            return Ok(map_vec(ctx, v, move |x| (x * inv + 0.5).floor() / inv));
         }
         "clamp" => {
             let v = ctx.eval_vector(arg(c, 0)?, t)?;
@@ -228,17 +228,17 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
             if hi < lo {
                 return Ok(Val::Vector(Vec::new()));
             }
-            return Ok(map_vec(v, move |x| go_max(lo, go_min(hi, x))));
+            return Ok(map_vec(ctx, v, move |x| go_max(lo, go_min(hi, x))));
         }
         "clamp_min" => {
             let v = ctx.eval_vector(arg(c, 0)?, t)?;
             let lo = ctx.eval_scalar(arg(c, 1)?, t)?;
-            return Ok(map_vec(v, move |x| go_max(lo, x)));
+            return Ok(map_vec(ctx, v, move |x| go_max(lo, x)));
         }
         "clamp_max" => {
             let v = ctx.eval_vector(arg(c, 0)?, t)?;
             let hi = ctx.eval_scalar(arg(c, 1)?, t)?;
-            return Ok(map_vec(v, move |x| go_min(hi, x)));
+            return Ok(map_vec(ctx, v, move |x| go_min(hi, x)));
         }
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => {
@@ -253,7 +253,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
             let out = v
                 .into_iter()
                 .map(|e| Elem {
-                    labels: drop_name(&e.labels),
+                    labels: ctx.drop_name(&e.labels),
                     v: date_part(name, e.v),
                     ts: e.ts,
                 })
@@ -405,7 +405,9 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(ra.series.len());
     for s in &ra.series {
-        if counter_fn && ra.selector.is_some() {
+        // Once per series and query: reading the name at every step was most of a range
+        // query's time (each series' labels are a cache miss away).
+        if counter_fn && ra.selector.is_some() && ctx.first_counter_check(&s.labels) {
             let mn = s.labels.metric_name();
             if !is_counter_name(mn) {
                 ctx.infos.insert(format!(
@@ -419,7 +421,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
         let labels = if keep_name {
             s.labels.clone()
         } else {
-            drop_name(&s.labels)
+            ctx.drop_name(&s.labels)
         };
         out.push(Elem { labels, v, ts: t });
     }
