@@ -63,6 +63,13 @@ pub enum BuildError {
         /// What the PEM parser said.
         error: reqwest::Error,
     },
+    /// The CA file holds no certificate at all (Prometheus refuses such a file too: trusting
+    /// nothing would fail every TLS handshake with a less helpful message).
+    #[error("tls_config.ca_file {}: unable to use specified CA cert: no PEM certificate in the file", path.display())]
+    NoCaCertificate {
+        /// The file.
+        path: PathBuf,
+    },
     /// The client certificate and key do not form a usable identity.
     #[error("tls_config: {}", error_chain(.0))]
     Identity(reqwest::Error),
@@ -123,6 +130,9 @@ fn tls(
                 path: ca.clone(),
                 error,
             })?;
+        if certs.is_empty() {
+            return Err(BuildError::NoCaCertificate { path: ca.clone() });
+        }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
@@ -269,6 +279,24 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("invalid certificate encoding"), "{msg}");
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = write_file(&dir, "ca.pem", "hello\n");
+        let mut cfg = HttpClientConfig::default();
+        cfg.tls_config.ca_file = Some(ca.clone());
+        let msg = build_client(&cfg, IDLE)
+            .expect_err("no certificate")
+            .to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "tls_config.ca_file {}: unable to use specified CA cert: no PEM certificate in the file",
+                ca.display()
+            )
+        );
     }
 
     #[test]
