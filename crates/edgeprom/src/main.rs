@@ -3,6 +3,7 @@
 
 mod cli;
 mod fixtures_cmd;
+mod log_writer;
 mod server;
 mod storage_metrics;
 mod web_config;

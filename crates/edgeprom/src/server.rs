@@ -86,14 +86,14 @@ fn init_logging(level: LogLevel, format: LogFormat) {
             .with(
                 tracing_logfmt::builder()
                     .layer()
-                    .with_writer(std::io::stderr),
+                    .with_writer(crate::log_writer::BoundedStderr),
             )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(std::io::stderr),
+                    .with_writer(crate::log_writer::BoundedStderr),
             )
             .try_init(),
     };
