@@ -1,5 +1,6 @@
 //! Dashboard-shaped queries over 10k series × 1 h of 15 s samples, instant and as 1 h range
-//! queries at a 15 s step: `rate`, `sum by`, and `histogram_quantile(sum by (le) (rate(…)))`.
+//! queries at a 15 s step: `rate`, `sum by`, `histogram_quantile` over `sum by (le)` and over
+//! every bucket series, and a one-to-one join with `on(…) group_left`.
 //!
 //! Run: `cargo bench -p edgeprom-promql --bench query -- --warm-up-time 1 --measurement-time 5`
 
@@ -70,6 +71,14 @@ fn queries(c: &mut Criterion) {
         (
             "histogram_quantile",
             "histogram_quantile(0.99, sum by (le, model) (rate(dynamo_frontend_request_duration_seconds_bucket[5m])))",
+        ),
+        (
+            "histogram_quantile_per_series",
+            "histogram_quantile(0.99, rate(dynamo_frontend_request_duration_seconds_bucket[5m]))",
+        ),
+        (
+            "join",
+            "rate(dynamo_frontend_requests_total[5m]) * on(pod, model) group_left() rate(dynamo_frontend_request_duration_seconds_bucket{le=\"+Inf\"}[5m])",
         ),
     ];
     let mut g = c.benchmark_group("promql");

@@ -71,6 +71,43 @@ impl Cursor {
     }
 }
 
+/// The output series of each label set across the steps of a range query or subquery: by
+/// storage id first (a series' labels are usually the same storage at every step, coming from the
+/// per-query caches), by content otherwise. Only ids of label sets the output holds are keys, so
+/// an id cannot be reused by another set while the index lives.
+#[derive(Default)]
+struct SeriesIndex {
+    by_id: FxHashMap<usize, usize>,
+    by_content: FxHashMap<Labels, usize>,
+}
+
+impl SeriesIndex {
+    /// The slot of `labels`; `new` stores a label set seen for the first time and returns its slot.
+    fn slot(&mut self, labels: Labels, new: impl FnOnce(Labels) -> usize) -> usize {
+        if let Some(&i) = self.by_id.get(&labels.storage_id()) {
+            return i;
+        }
+        if let Some(&i) = self.by_content.get(&labels) {
+            return i;
+        }
+        let id = labels.storage_id();
+        let i = new(labels.clone());
+        self.by_content.insert(labels, i);
+        self.by_id.insert(id, i);
+        i
+    }
+}
+
+/// What `histogram_quantile` and friends take from one bucket series, once per query.
+pub(crate) struct BucketKey {
+    /// The series without `le` and `__name__`, interned.
+    pub group: Labels,
+    /// Its metric name.
+    pub name: String,
+    /// Its `le` bound, when present and valid.
+    pub le: Option<f64>,
+}
+
 /// One element of an intermediate instant vector.
 #[derive(Debug, Clone)]
 pub(crate) struct Elem {
@@ -124,6 +161,15 @@ pub(crate) struct Ctx<'a> {
     /// that equal groups share one storage id.
     group_keys: FxHashMap<(usize, usize), (Labels, Labels)>,
     interned: FxHashSet<Labels>,
+    /// Binary-operation match signatures by (expression, labels' id), as dense ids from
+    /// `signature_ids`: equal signatures, equal ids.
+    signatures: FxHashMap<(usize, usize), (Labels, u32)>,
+    signature_ids: FxHashMap<String, u32>,
+    /// Result labels of a vector match by (expression, many side's id, one side's id), interned.
+    match_results: FxHashMap<(usize, usize, usize), (Labels, Labels, Labels)>,
+    /// Per bucket series (by id; the series held): its labels without `le` and `__name__`
+    /// (interned), its metric name, and its parsed `le`.
+    pub(crate) buckets: FxHashMap<usize, (Labels, BucketKey)>,
     /// Content hashes of label sets by storage id (the labels held), for `check_dups`.
     content_hashes: FxHashMap<usize, (Labels, u64)>,
     /// Series whose name `rate` and friends have checked for a counter suffix (by storage id,
@@ -189,6 +235,10 @@ pub(crate) fn run(
         name_dropped: FxHashMap::default(),
         group_keys: FxHashMap::default(),
         interned: FxHashSet::default(),
+        signatures: FxHashMap::default(),
+        signature_ids: FxHashMap::default(),
+        match_results: FxHashMap::default(),
+        buckets: FxHashMap::default(),
         content_hashes: FxHashMap::default(),
         counter_checked: FxHashMap::default(),
         ranges: HashMap::new(),
@@ -240,7 +290,7 @@ pub(crate) fn run(
             }
             _ => {}
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
         let mut out: Vec<Series> = Vec::new();
         let mut t = start;
         while t <= end {
@@ -260,9 +310,9 @@ pub(crate) fn run(
             }
             ctx.account()?;
             for e in elems {
-                let i = *index.entry(e.labels.clone()).or_insert_with(|| {
+                let i = index.slot(e.labels, |labels| {
                     out.push(Series {
-                        labels: e.labels,
+                        labels,
                         points: Vec::new(),
                     });
                     out.len() - 1
@@ -375,16 +425,52 @@ impl<'a> Ctx<'a> {
         if let Some((_, g)) = self.group_keys.get(&k) {
             return g.clone();
         }
-        let g = f(l);
-        let g = match self.interned.get(&g) {
-            Some(same) => same.clone(),
-            None => {
-                self.interned.insert(g.clone());
-                g
-            }
-        };
+        let g = self.intern(f(l));
         self.group_keys.insert(k, (l.clone(), g.clone()));
         g
+    }
+
+    /// The query's one copy of a label set equal to `l`: interned sets are equal exactly when
+    /// their storage ids are.
+    pub(crate) fn intern(&mut self, l: Labels) -> Labels {
+        match self.interned.get(&l) {
+            Some(same) => same.clone(),
+            None => {
+                self.interned.insert(l.clone());
+                l
+            }
+        }
+    }
+
+    /// `l`'s match signature under `m` in binary expression `expr`, as an id: computed once per
+    /// series and expression per query.
+    fn signature_id(&mut self, expr: usize, l: &Labels, m: &Matching<'_>) -> u32 {
+        let k = (expr, l.storage_id());
+        if let Some((_, id)) = self.signatures.get(&k) {
+            return *id;
+        }
+        let next = u32::try_from(self.signature_ids.len()).unwrap_or(u32::MAX);
+        let id = *self.signature_ids.entry(signature(l, m)).or_insert(next);
+        self.signatures.insert(k, (l.clone(), id));
+        id
+    }
+
+    /// The labels of a vector-match result, once per (many, one) pair and expression per query.
+    fn match_result(
+        &mut self,
+        expr: usize,
+        many: &Labels,
+        one: &Labels,
+        build: impl FnOnce() -> Labels,
+    ) -> Labels {
+        let k = (expr, many.storage_id(), one.storage_id());
+        if let Some((_, _, r)) = self.match_results.get(&k) {
+            return r.clone();
+        }
+        let r = self.intern(build());
+        self.match_results
+            .insert(k, (many.clone(), one.clone(), r.clone()));
+        r
     }
 
     /// Brings the query's share of the shared budget up (or down) to what it holds now.
@@ -679,7 +765,7 @@ impl<'a> Ctx<'a> {
         if ts <= start {
             ts = ts.saturating_add(step);
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
         let mut out: Vec<RSeries> = Vec::new();
         let mut count = 0usize;
         while ts <= end {
@@ -702,9 +788,9 @@ impl<'a> Ctx<'a> {
             }
             self.account()?;
             for e in elems {
-                let i = *index.entry(e.labels.clone()).or_insert_with(|| {
+                let i = index.slot(e.labels, |labels| {
                     out.push(RSeries {
-                        labels: e.labels,
+                        labels,
                         points: Vec::new(),
                     });
                     out.len() - 1
@@ -750,7 +836,7 @@ impl<'a> Ctx<'a> {
                 Ok(Val::Vector(out))
             }
             (Val::Vector(l), Val::Vector(r)) => {
-                let out = vector_vector(b, l, r)?;
+                let out = vector_vector(self, b, l, r)?;
                 self.check_dups(&out)?;
                 Ok(Val::Vector(out))
             }
@@ -896,31 +982,43 @@ fn match_labels(l: &Labels, m: &Matching<'_>) -> Labels {
     b.build()
 }
 
-fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<Elem>, QueryError> {
+fn vector_vector(
+    ctx: &mut Ctx<'_>,
+    b: &BinaryExpr,
+    lhs: Vec<Elem>,
+    rhs: Vec<Elem>,
+) -> Result<Vec<Elem>, QueryError> {
     let m = matching_of(b);
     let id = b.op.id();
+    // Signatures and result labels are cached per series for this expression: a range query
+    // matches the same series at every step.
+    let expr = b as *const BinaryExpr as usize;
     match id {
-        token::T_LAND => {
-            let rs: HashSet<String> = rhs.iter().map(|e| signature(&e.labels, &m)).collect();
-            return Ok(lhs
-                .into_iter()
-                .filter(|e| rs.contains(&signature(&e.labels, &m)))
-                .collect());
-        }
-        token::T_LUNLESS => {
-            let rs: HashSet<String> = rhs.iter().map(|e| signature(&e.labels, &m)).collect();
-            return Ok(lhs
-                .into_iter()
-                .filter(|e| !rs.contains(&signature(&e.labels, &m)))
-                .collect());
+        token::T_LAND | token::T_LUNLESS => {
+            let rs: FxHashSet<u32> = rhs
+                .iter()
+                .map(|e| ctx.signature_id(expr, &e.labels, &m))
+                .collect();
+            let keep_matched = id == token::T_LAND;
+            let mut out = Vec::with_capacity(lhs.len());
+            for e in lhs {
+                if rs.contains(&ctx.signature_id(expr, &e.labels, &m)) == keep_matched {
+                    out.push(e);
+                }
+            }
+            return Ok(out);
         }
         token::T_LOR => {
-            let ls: HashSet<String> = lhs.iter().map(|e| signature(&e.labels, &m)).collect();
+            let ls: FxHashSet<u32> = lhs
+                .iter()
+                .map(|e| ctx.signature_id(expr, &e.labels, &m))
+                .collect();
             let mut out = lhs;
-            out.extend(
-                rhs.into_iter()
-                    .filter(|e| !ls.contains(&signature(&e.labels, &m))),
-            );
+            for e in rhs {
+                if !ls.contains(&ctx.signature_id(expr, &e.labels, &m)) {
+                    out.push(e);
+                }
+            }
             return Ok(out);
         }
         _ => {}
@@ -928,6 +1026,7 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
     let cmp = is_comparison(b.op);
     let return_bool = b.return_bool();
     let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     let include: Vec<String> = match m.card {
         VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => {
             l.labels.clone()
@@ -935,9 +1034,10 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
         _ => Vec::new(),
     };
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut right: HashMap<String, &Elem> = HashMap::with_capacity(one.len());
+    let mut right: FxHashMap<u32, &Elem> = FxHashMap::default();
+    right.reserve(one.len());
     for e in &one {
-        let sig = signature(&e.labels, &m);
+        let sig = ctx.signature_id(expr, &e.labels, &m);
         if let Some(prev) = right.get(&sig) {
             let side = if one_to_many { "left" } else { "right" };
             return err(format!(
@@ -950,10 +1050,13 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
         }
         right.insert(sig, e);
     }
-    let mut matched: HashMap<String, HashSet<Labels>> = HashMap::new();
+    // One-to-one: the signatures already matched. Otherwise: per signature, the (interned)
+    // result label sets produced, by storage id.
+    let mut matched_once: FxHashSet<u32> = FxHashSet::default();
+    let mut matched: FxHashMap<u32, FxHashSet<usize>> = FxHashMap::default();
     let mut out = Vec::new();
     for ls in &many {
-        let sig = signature(&ls.labels, &m);
+        let sig = ctx.signature_id(expr, &ls.labels, &m);
         let Some(rs) = right.get(&sig) else {
             continue;
         };
@@ -965,14 +1068,10 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
         let (mut v, keep) = binop(b.op, fl, fr)?;
         // One-to-one uniqueness is checked before comparison filtering, as Prometheus does, so
         // an ambiguous match errors even when the filter would drop it.
-        let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
-        if one_to_one {
-            if matched.contains_key(&sig) {
-                return err(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                );
-            }
-            matched.insert(sig.clone(), HashSet::new());
+        if one_to_one && !matched_once.insert(sig) {
+            return err(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            );
         }
         if return_bool {
             v = if keep { 1.0 } else { 0.0 };
@@ -981,35 +1080,32 @@ fn vector_vector(b: &BinaryExpr, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Result<Vec<E
         }
         // Result labels: the "many" side's, minus the name for arithmetic, reduced to the
         // matching labels for one-to-one, plus the `group_x` labels taken from the "one" side.
-        let mut lb = ls.labels.to_builder();
-        if !cmp || return_bool {
-            lb.del("__name__");
-        }
-        if matches!(m.card, VectorMatchCardinality::OneToOne) {
-            if m.on {
-                lb.retain(|l| m.names.contains(&l.name));
-            } else {
-                lb.retain(|l| !m.names.contains(&l.name));
+        let metric = ctx.match_result(expr, &ls.labels, &rs.labels, || {
+            let mut lb = ls.labels.to_builder();
+            if !cmp || return_bool {
+                lb.del("__name__");
             }
-        }
-        for n in &include {
-            match rs.labels.get(n) {
-                Some(v) => {
-                    lb.set(n.clone(), v.to_string());
-                }
-                None => {
-                    lb.del(n);
+            if one_to_one {
+                if m.on {
+                    lb.retain(|l| m.names.contains(&l.name));
+                } else {
+                    lb.retain(|l| !m.names.contains(&l.name));
                 }
             }
-        }
-        let metric = lb.build();
-        if !one_to_one {
-            let set = matched.entry(sig).or_default();
-            if !set.insert(metric.clone()) {
-                return err(
-                    "multiple matches for labels: grouping labels must ensure unique matches",
-                );
+            for n in &include {
+                match rs.labels.get(n) {
+                    Some(v) => {
+                        lb.set(n.clone(), v.to_string());
+                    }
+                    None => {
+                        lb.del(n);
+                    }
+                }
             }
+            lb.build()
+        });
+        if !one_to_one && !matched.entry(sig).or_default().insert(metric.storage_id()) {
+            return err("multiple matches for labels: grouping labels must ensure unique matches");
         }
         out.push(Elem {
             labels: metric,

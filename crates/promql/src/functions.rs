@@ -1,7 +1,5 @@
 //! Function calls.
 
-use std::collections::HashMap;
-
 use edgeprom_model::Labels;
 use promql_parser::parser::{Call, Expr};
 
@@ -895,24 +893,37 @@ fn bucket_fraction(lower: f64, upper: f64, b: Vec<Bucket>) -> f64 {
 }
 
 fn bucket_groups(ctx: &mut Ctx<'_>, v: Vec<Elem>) -> BucketGroups {
-    let mut groups: Vec<(Labels, String, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: BucketGroups = Vec::new();
+    // By the interned group labels' storage id (see `Ctx::intern`).
+    let mut index: rustc_hash::FxHashMap<usize, usize> = Default::default();
     for e in v {
-        let name = e.labels.metric_name().to_string();
-        let Some(le) = e.labels.get("le").and_then(parse_go_float) else {
-            ctx.warnings.insert(format!(
-                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
-                e.labels.get("le").unwrap_or(""),
-                name
-            ));
+        let id = e.labels.storage_id();
+        if !ctx.buckets.contains_key(&id) {
+            let mut b = e.labels.to_builder();
+            b.del("le");
+            b.del("__name__");
+            let group = ctx.intern(b.build());
+            let key = crate::eval::BucketKey {
+                group,
+                name: e.labels.metric_name().to_string(),
+                le: e.labels.get("le").and_then(parse_go_float),
+            };
+            ctx.buckets.insert(id, (e.labels.clone(), key));
+        }
+        let Some((_, key)) = ctx.buckets.get(&id) else {
             continue;
         };
-        let mut b = e.labels.to_builder();
-        b.del("le");
-        b.del("__name__");
-        let key = b.build();
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, name.clone(), Vec::new()));
+        let Some(le) = key.le else {
+            let warning = format!(
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                e.labels.get("le").unwrap_or(""),
+                key.name
+            );
+            ctx.warnings.insert(warning);
+            continue;
+        };
+        let i = *index.entry(key.group.storage_id()).or_insert_with(|| {
+            groups.push((key.group.clone(), key.name.clone(), Vec::new()));
             groups.len() - 1
         });
         groups[i].2.push(Bucket {

@@ -41,6 +41,19 @@ fn storage() -> (tempfile::TempDir, Storage) {
             }
         }
     }
+    // Cumulative histogram buckets per job, scraped every 15 s.
+    for job in ["a", "b", "c"] {
+        let mut counts = [0.0f64; 3];
+        for k in 0..240 {
+            counts[0] += rng.f64() * 3.0;
+            counts[1] = counts[1].max(counts[0]) + rng.f64() * 2.0;
+            counts[2] = counts[2].max(counts[1]) + rng.f64();
+            for (le, c) in ["0.1", "1", "+Inf"].iter().zip(counts) {
+                let l = Labels::from_pairs([("__name__", "lat_bucket"), ("job", job), ("le", le)]);
+                app.append(None, &l, k * 15_000, c).expect("append");
+            }
+        }
+    }
     app.commit().expect("commit");
     (dir, st)
 }
@@ -83,6 +96,13 @@ fn every_step_of_a_range_query_equals_the_instant_query_there() {
         "last_over_time(req_total[30s])",
         "sum_over_time(sum(req_total)[7m:1m])",
         "count(rate(req_total[1m]) > 0.1)",
+        "req_total and on(job) other_total > 50",
+        "req_total or other_total",
+        "req_total unless on(job) rate(other_total[1m]) > 0.2",
+        "rate(req_total[1m]) * on(job) group_left other_total",
+        "req_total > bool on(job) other_total",
+        "histogram_quantile(0.9, rate(lat_bucket[2m]))",
+        "histogram_quantile(0.5, sum by (le) (rate(lat_bucket[2m])))",
     ];
     for (start, end, step) in [(0, 3_600_000, 15_000), (100_000, 3_000_000, 61_000)] {
         for q in queries {
