@@ -564,6 +564,9 @@ impl<'a> Ctx<'a> {
         }
         let (mint, maxt) = self.ranges.get(&k).copied().unwrap_or((i64::MIN, i64::MAX));
         let groups = crate::matchers::selector_matchers(vs)?;
+        // `select` answers one matcher group sorted and without repeats; only the union of
+        // several (`or` in a selector) needs deduplicating and sorting again.
+        let several = groups.len() > 1;
         let mut seen: HashSet<Labels> = HashSet::new();
         let mut out = Vec::new();
         let deadline = edgeprom_storage::Deadline::at(self.deadline);
@@ -575,7 +578,7 @@ impl<'a> Ctx<'a> {
             for sd in selected {
                 // Decoding a series costs far more than reading the clock.
                 self.check_deadline()?;
-                if !seen.insert(sd.labels.clone()) {
+                if several && !seen.insert(sd.labels.clone()) {
                     continue;
                 }
                 let points: Vec<(i64, f64)> = sd
@@ -593,7 +596,9 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if several {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
         self.data.insert(k, out);
         Ok(())
     }
