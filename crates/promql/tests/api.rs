@@ -2,18 +2,12 @@
 
 use edgeprom_model::{Appendable, Labels};
 use edgeprom_promql::{Engine, EngineOptions, QueryError, Value};
-use edgeprom_storage::{Options, Storage};
+use edgeprom_storage::Storage;
+
+mod support;
 
 fn storage() -> (tempfile::TempDir, Storage) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = Storage::open(
-        dir.path(),
-        Options {
-            chunk_file_size: 1 << 20,
-            ..Options::default()
-        },
-    )
-    .expect("open");
+    let (dir, st) = support::empty_storage();
     let mut app = st.appender();
     let l = Labels::from_pairs([("__name__", "up_total"), ("job", "a")]);
     for i in 0..=20 {

@@ -6,18 +6,12 @@
 
 use edgeprom_model::{Appendable, Labels, stale_nan};
 use edgeprom_promql::{Engine, Value};
-use edgeprom_storage::{Options, Storage};
+use edgeprom_storage::Storage;
+
+mod support;
 
 fn storage() -> (tempfile::TempDir, Storage) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = Storage::open(
-        dir.path(),
-        Options {
-            chunk_file_size: 1 << 20,
-            ..Options::default()
-        },
-    )
-    .expect("open");
+    let (dir, st) = support::empty_storage();
     let mut rng = fastrand::Rng::with_seed(7);
     let mut app = st.appender();
     for (i, job) in ["a", "b", "c", "d"].iter().enumerate() {
