@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::routing::get;
-use common::{Edgeprom, spawn, temp_dir};
+use common::{Edgeprom, metric, self_metrics, spawn, temp_dir};
 use serde_json::Value;
 
 #[path = "../storage/tests/support/tmpfs.rs"]
@@ -268,21 +268,11 @@ async fn a_full_disk_during_scrapes_and_queries_loses_nothing_and_ingestion_resu
         ep.child.try_wait().unwrap().is_none(),
         "edgeprom died while full"
     );
-    let metrics = reqwest::get(format!("{}/metrics", ep.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    let counter = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let metrics = self_metrics(&ep).await;
+    let wal_failures = metric(&metrics, &["prometheus_tsdb_wal_writes_failed_total"]);
     assert!(
-        counter("prometheus_tsdb_wal_writes_failed_total ") >= 1.0,
-        "WAL failures not counted:\n{metrics}"
+        wal_failures.is_some_and(|n| n >= 1.0),
+        "WAL failures not counted: {wal_failures:?}"
     );
 
     // Space returns: ingestion resumes by itself.
