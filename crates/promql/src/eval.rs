@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -22,7 +23,7 @@ use crate::{EngineOptions, QueryError, QueryResult, Sample, Series, Value};
 /// A loaded series: labels and every sample the query can need, stale markers included.
 pub(crate) struct Loaded {
     pub labels: Labels,
-    pub points: Vec<(i64, f64)>,
+    pub points: Arc<[(i64, f64)]>,
 }
 
 /// Window positions in one selector's loaded series, valid while evaluation times only grow.
@@ -121,7 +122,28 @@ pub(crate) struct Elem {
 #[derive(Debug, Clone)]
 pub(crate) struct RSeries {
     pub labels: Labels,
-    pub points: Vec<(i64, f64)>,
+    pub points: Points,
+}
+
+/// The points of a range-vector series.
+#[derive(Debug, Clone)]
+pub(crate) enum Points {
+    /// A window of a loaded series, shared rather than copied: a range query cuts one window per
+    /// series per step, and copying them was most of its allocations.
+    Window(Arc<[(i64, f64)]>, std::ops::Range<usize>),
+    /// Points of their own: a subquery's, or a window with stale markers taken out.
+    Owned(Vec<(i64, f64)>),
+}
+
+impl std::ops::Deref for Points {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &[(i64, f64)] {
+        match self {
+            Points::Window(all, range) => &all[range.clone()],
+            Points::Owned(v) => v,
+        }
+    }
 }
 
 /// A range-vector argument with the window it was cut from, `(start, end]`.
@@ -269,7 +291,10 @@ pub(crate) fn run(
                 ms.into_iter()
                     .map(|s| Series {
                         labels: s.labels,
-                        points: s.points,
+                        points: match s.points {
+                            Points::Owned(v) => v,
+                            w @ Points::Window(..) => w.to_vec(),
+                        },
                     })
                     .collect(),
             ),
@@ -592,7 +617,7 @@ impl<'a> Ctx<'a> {
                 self.account()?;
                 out.push(Loaded {
                     labels: sd.labels,
-                    points,
+                    points: points.into(),
                 });
             }
         }
@@ -709,17 +734,18 @@ impl<'a> Ctx<'a> {
                     let cursor = self.cursors.entry(k).or_default();
                     cursor.seek(series, start, end);
                     for (s, &(lo, hi)) in series.iter().zip(&cursor.pos) {
-                        if lo == hi {
-                            continue;
-                        }
-                        // Sized up front: growing it from empty was 6 % of a range query.
-                        let mut points = Vec::with_capacity(hi - lo);
-                        points.extend(
-                            s.points[lo..hi]
-                                .iter()
-                                .filter(|p| !is_stale_nan(p.1))
-                                .copied(),
-                        );
+                        let window = &s.points[lo..hi];
+                        let points = if window.iter().any(|p| is_stale_nan(p.1)) {
+                            Points::Owned(
+                                window
+                                    .iter()
+                                    .filter(|p| !is_stale_nan(p.1))
+                                    .copied()
+                                    .collect(),
+                            )
+                        } else {
+                            Points::Window(Arc::clone(&s.points), lo..hi)
+                        };
                         if !points.is_empty() {
                             out.push(RSeries {
                                 labels: s.labels.clone(),
@@ -771,7 +797,7 @@ impl<'a> Ctx<'a> {
             ts = ts.saturating_add(step);
         }
         let mut index = SeriesIndex::default();
-        let mut out: Vec<RSeries> = Vec::new();
+        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
         let mut count = 0usize;
         while ts <= end {
             self.check_deadline()?;
@@ -794,22 +820,25 @@ impl<'a> Ctx<'a> {
             self.account()?;
             for e in elems {
                 let i = index.slot(e.labels, |labels| {
-                    out.push(RSeries {
-                        labels,
-                        points: Vec::new(),
-                    });
+                    out.push((labels, Vec::new()));
                     out.len() - 1
                 });
-                out[i].points.push((ts, e.v));
+                out[i].1.push((ts, e.v));
             }
             ts = match ts.checked_add(step) {
                 Some(n) => n,
                 None => break,
             };
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(RangeArg {
-            series: out,
+            series: out
+                .into_iter()
+                .map(|(labels, points)| RSeries {
+                    labels,
+                    points: Points::Owned(points),
+                })
+                .collect(),
             start,
             end,
             selector: None,

@@ -427,7 +427,7 @@ pub(crate) fn eval_call(ctx: &mut Ctx<'_>, c: &Call, t: i64) -> Result<Val, Quer
 }
 
 fn range_value(name: &str, s: &RSeries, ra: &RangeArg, t: i64, extra: &[f64]) -> Option<f64> {
-    let p = &s.points;
+    let p: &[(i64, f64)] = &s.points;
     let n = p.len();
     match name {
         "rate" => extrapolated_rate(p, ra, true, true),
