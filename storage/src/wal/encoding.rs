@@ -1,5 +1,6 @@
-//! Record payload encoding and the frame that carries it. The byte layouts are specified in
-//! `storage/FORMAT-wal.md`; this file must stay in step with that document.
+//! Record payload encoding and the frame that carries it, plain or Snappy-compressed. The byte
+//! layouts are specified in `storage/FORMAT.md` (section "WAL"); this file must stay in step with
+//! that document.
 
 use edgeprom_model::Labels;
 
@@ -12,6 +13,11 @@ pub(crate) const TYPE_SERIES: u8 = 1;
 pub(crate) const TYPE_SAMPLES: u8 = 2;
 pub(crate) const TYPE_TOMBSTONES: u8 = 3;
 pub(crate) const TYPE_CHUNKS: u8 = 4;
+/// A record of one of the types above, compressed with Snappy; the inner type is the payload's
+/// first byte. Readers of every version from this one on accept both forms of every record.
+pub(crate) const TYPE_SNAPPY: u8 = 5;
+/// The highest valid type byte (without [`FLAG_MORE`]).
+pub(crate) const TYPE_MAX: u8 = TYPE_SNAPPY;
 /// Set in the type byte of every frame of a commit except its last, so that replay and repair can
 /// treat a commit as all-or-nothing even though each record has its own frame.
 pub(crate) const FLAG_MORE: u8 = 0x80;
@@ -23,6 +29,15 @@ const MIN_SERIES_LEN: usize = 1 + 1;
 const MIN_TOMBSTONE_LEN: usize = 1 + 1 + 1;
 const MIN_CHUNK_LEN: usize = 1 + 1;
 
+/// A Snappy block never expands its input more than about 21× (a 3-byte copy element yields at
+/// most 64 bytes); a claimed decompressed length beyond this many times the compressed size is
+/// corrupt, so no content of a file makes the decoder reserve more than this multiple of it.
+const MAX_SNAPPY_RATIO: u64 = 32;
+
+/// Payloads shorter than this are written uncompressed: Snappy cannot win back the inner type
+/// and length bytes on them, and trying costs a call per tiny commit.
+const MIN_COMPRESS_LEN: usize = 64;
+
 /// Why a payload whose checksum matched still could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DecodeError {
@@ -32,6 +47,12 @@ pub(crate) enum DecodeError {
     BadUtf8,
     TrailingBytes,
     UnknownType(u8),
+    /// A compressed record's inner type is not a plain record type.
+    BadInnerType(u8),
+    /// A compressed record claims a decompressed length its compressed size cannot produce.
+    BadRawLength,
+    /// The Snappy block does not decompress to the claimed length.
+    Decompress,
 }
 
 impl std::fmt::Display for DecodeError {
@@ -43,6 +64,11 @@ impl std::fmt::Display for DecodeError {
             DecodeError::BadUtf8 => f.write_str("label is not UTF-8"),
             DecodeError::TrailingBytes => f.write_str("bytes after the last entry"),
             DecodeError::UnknownType(t) => write!(f, "unknown record type {t}"),
+            DecodeError::BadInnerType(t) => write!(f, "compressed record of invalid type {t}"),
+            DecodeError::BadRawLength => {
+                f.write_str("compressed record claims an impossible decompressed length")
+            }
+            DecodeError::Decompress => f.write_str("snappy block does not decompress"),
         }
     }
 }
@@ -86,23 +112,87 @@ pub(crate) fn record_type(r: &Record) -> u8 {
     }
 }
 
-/// Appends one frame holding `r` to `buf`. Returns `Err(len)` when the payload does not fit the
-/// 32-bit length field; `buf` is then left as it was.
+/// Appends one frame holding `r` to `buf`, uncompressed: the only form versions before
+/// [`TYPE_SNAPPY`] wrote, kept for the tests that check such segments still replay. Returns
+/// `Err(len)` when the payload does not fit the 32-bit length field; `buf` is then left as it was.
+#[cfg(test)]
 pub(crate) fn encode_frame(buf: &mut Vec<u8>, r: &Record, more: bool) -> Result<(), usize> {
     let start = buf.len();
     buf.extend_from_slice(&[0; HEADER_LEN]);
     encode_payload(buf, r);
+    finish_frame(buf, start, record_type(r), more)
+}
+
+/// Fills in the header of the frame that starts at `start` and whose payload is the rest of `buf`.
+fn finish_frame(buf: &mut Vec<u8>, start: usize, ty: u8, more: bool) -> Result<(), usize> {
     let payload_len = buf.len() - start - HEADER_LEN;
     let Ok(len32) = u32::try_from(payload_len) else {
         buf.truncate(start);
         return Err(payload_len);
     };
-    let ty = record_type(r) | if more { FLAG_MORE } else { 0 };
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&[ty]), &buf[start + HEADER_LEN..]);
+    let ty = ty | if more { FLAG_MORE } else { 0 };
+    let crc = frame_crc(ty, &buf[start + HEADER_LEN..]);
     buf[start] = ty;
     buf[start + 1..start + 5].copy_from_slice(&len32.to_le_bytes());
     buf[start + 5..start + 9].copy_from_slice(&crc.to_le_bytes());
     Ok(())
+}
+
+/// Writes frames compressed with Snappy ([`TYPE_SNAPPY`]) when that makes them smaller; keeps
+/// its buffers and hash table between frames so that a commit allocates nothing once warm.
+pub(crate) struct Compressor {
+    raw: Vec<u8>,
+    snappy: snap::raw::Encoder,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            raw: Vec::new(),
+            snappy: snap::raw::Encoder::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor").finish_non_exhaustive()
+    }
+}
+
+impl Compressor {
+    /// Appends one frame holding `r` to `buf`: a [`TYPE_SNAPPY`] frame if the compressed form is
+    /// smaller, else the plain frame. Returns `Err(len)` when the payload does not fit the 32-bit
+    /// length field; `buf` is then left as it was.
+    pub(crate) fn encode_frame(
+        &mut self,
+        buf: &mut Vec<u8>,
+        r: &Record,
+        more: bool,
+    ) -> Result<(), usize> {
+        self.raw.clear();
+        encode_payload(&mut self.raw, r);
+        let start = buf.len();
+        buf.extend_from_slice(&[0; HEADER_LEN]);
+        let ty = record_type(r);
+        if self.raw.len() >= MIN_COMPRESS_LEN && u32::try_from(self.raw.len()).is_ok() {
+            buf.push(ty);
+            put_uvarint(buf, self.raw.len() as u64);
+            let at = buf.len();
+            buf.resize(at + snap::raw::max_compress_len(self.raw.len()), 0);
+            // Only fails for inputs above Snappy's ~4 GiB limit, excluded above; the plain frame
+            // is the fallback either way.
+            if let Ok(n) = self.snappy.compress(&self.raw, &mut buf[at..]) {
+                buf.truncate(at + n);
+                if buf.len() - start - HEADER_LEN < self.raw.len() {
+                    return finish_frame(buf, start, TYPE_SNAPPY, more);
+                }
+            }
+            buf.truncate(start + HEADER_LEN);
+        }
+        buf.extend_from_slice(&self.raw);
+        finish_frame(buf, start, ty, more)
+    }
 }
 
 /// The CRC32C a frame header must carry for type byte `ty` and `payload`.
@@ -245,8 +335,46 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// Decodes the payload of a frame whose type byte (flag already stripped) is `ty`.
+/// The record type a frame holds, looking inside a compressed frame: what a reader that wants only
+/// some kinds filters on, without decompressing. `ty` is the type byte without [`FLAG_MORE`].
+pub(crate) fn record_kind(ty: u8, payload: &[u8]) -> u8 {
+    if ty == TYPE_SNAPPY {
+        payload.first().copied().unwrap_or(0)
+    } else {
+        ty
+    }
+}
+
+/// Decodes the payload of a frame whose type byte (flag already stripped) is `ty`; a compressed
+/// frame is decompressed first.
 pub(crate) fn decode(ty: u8, payload: &[u8]) -> Result<Record, DecodeError> {
+    if ty != TYPE_SNAPPY {
+        return decode_plain(ty, payload);
+    }
+    let mut d = Decoder { b: payload, pos: 0 };
+    let &inner = payload.first().ok_or(DecodeError::Truncated)?;
+    d.pos = 1;
+    if !(TYPE_SERIES..=TYPE_CHUNKS).contains(&inner) {
+        return Err(DecodeError::BadInnerType(inner));
+    }
+    let raw_len = d.uvarint()?;
+    let block = &payload[d.pos..];
+    // Checked before anything is allocated: the claim must be one the block could produce.
+    if raw_len > block.len() as u64 * MAX_SNAPPY_RATIO || raw_len > u64::from(u32::MAX) {
+        return Err(DecodeError::BadRawLength);
+    }
+    // Snappy's own preamble repeats the length; both must agree.
+    if snap::raw::decompress_len(block).ok().map(|n| n as u64) != Some(raw_len) {
+        return Err(DecodeError::BadRawLength);
+    }
+    let mut raw = vec![0u8; raw_len as usize];
+    match snap::raw::Decoder::new().decompress(block, &mut raw) {
+        Ok(n) if n as u64 == raw_len => decode_plain(inner, &raw),
+        _ => Err(DecodeError::Decompress),
+    }
+}
+
+fn decode_plain(ty: u8, payload: &[u8]) -> Result<Record, DecodeError> {
     let mut d = Decoder { b: payload, pos: 0 };
     let rec = match ty {
         TYPE_SERIES => {

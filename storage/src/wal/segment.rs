@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::WalError;
-use super::encoding::{FLAG_MORE, HEADER_LEN, TYPE_CHUNKS, TYPE_SERIES, frame_crc};
+use super::encoding::{FLAG_MORE, HEADER_LEN, TYPE_MAX, TYPE_SERIES, frame_crc};
 
 pub(crate) const CHECKPOINT_PREFIX: &str = "checkpoint.";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
@@ -208,7 +208,7 @@ pub(crate) fn scan(
         let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
         let crc = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
         let kind = ty & !FLAG_MORE;
-        if !(TYPE_SERIES..=TYPE_CHUNKS).contains(&kind) {
+        if !(TYPE_SERIES..=TYPE_MAX).contains(&kind) {
             let why = if h.iter().all(|&b| b == 0) {
                 "zero-filled tail (preallocated or unwritten blocks)".to_string()
             } else {

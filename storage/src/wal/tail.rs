@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::encoding::{self, FLAG_MORE, HEADER_LEN, TYPE_CHUNKS, TYPE_SERIES, frame_crc};
+use super::encoding::{self, FLAG_MORE, HEADER_LEN, TYPE_CHUNKS, TYPE_MAX, TYPE_SERIES, frame_crc};
 use super::segment::{
     checkpoint_path, io_err, list_checkpoints, list_segments, scan, segment_path,
 };
@@ -252,7 +252,7 @@ impl WalTail {
             let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
             let crc = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
             let kind = ty & !FLAG_MORE;
-            if !(TYPE_SERIES..=TYPE_CHUNKS).contains(&kind) {
+            if !(TYPE_SERIES..=TYPE_MAX).contains(&kind) {
                 return Ok(None);
             }
             if !self.fill(at, HEADER_LEN + len)? {
@@ -263,7 +263,7 @@ impl WalTail {
             if frame_crc(ty, payload) != crc {
                 return Ok(None);
             }
-            if kinds.wants(kind) {
+            if kinds.wants(encoding::record_kind(kind, payload)) {
                 match encoding::decode(kind, payload) {
                     Ok(r) => out.push(r),
                     Err(_) => return Ok(None),
@@ -304,7 +304,7 @@ pub fn series_before(
         for n in list_segments(&cdir)? {
             let path = segment_path(&cdir, n);
             let s = scan(&path, |ty, payload, _| {
-                if ty == TYPE_SERIES {
+                if encoding::record_kind(ty, payload) == TYPE_SERIES {
                     f(encoding::decode(ty, payload).map_err(|e| e.to_string())?);
                 }
                 Ok(())
