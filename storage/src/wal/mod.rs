@@ -383,6 +383,12 @@ pub struct ReplayReport {
     /// The damage that ended replay in the last segment, if any: records from there on were not
     /// delivered (the next [`Wal::open`] cuts them off).
     pub corrupt: Option<String>,
+    /// Commits skipped whole because a record in them, written intact (its CRC matches), does not
+    /// decode — only a buggy or foreign writer makes one — with the first reason. The commits
+    /// after them are still delivered: the framing around such a record is sound.
+    pub undecodable_commits: u64,
+    /// Why the first undecodable commit did not decode.
+    pub undecodable: Option<String>,
 }
 
 /// What [`Wal::checkpoint`] did.
@@ -1174,8 +1180,10 @@ fn write_checkpoint(
 ///
 /// Damage in the last segment (the last holding data, as for [`Wal::open`]) ends replay there and is described in
 /// [`ReplayReport::corrupt`] (the next [`Wal::open`] cuts it off). Damage anywhere else, or a
-/// missing segment, is an error: replaying past it would hide a gap. A directory that does not
-/// exist replays as empty.
+/// missing segment, is an error: replaying past it would hide a gap. A commit written whole (its
+/// CRCs match) that does not decode is skipped whole and counted in
+/// [`ReplayReport::undecodable_commits`]; the commits after it are delivered. A directory that does
+/// not exist replays as empty.
 pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayReport, WalError> {
     let mut report = ReplayReport::default();
     if !dir.exists() {
@@ -1187,9 +1195,22 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record)) -> Result<ReplayReport, Wal
     let mut pending: Vec<Record> = Vec::new();
     for (path, n, is_wal) in &l.files {
         pending.clear();
+        let mut undecodable = false;
         let s = scan(path, |ty, payload, last| {
-            let rec = encoding::decode(ty, payload).map_err(|e| e.to_string())?;
-            pending.push(rec);
+            match encoding::decode(ty, payload) {
+                Ok(rec) => pending.push(rec),
+                Err(e) => {
+                    undecodable = true;
+                    report
+                        .undecodable
+                        .get_or_insert_with(|| format!("segment {n}: {e}"));
+                }
+            }
+            if last && std::mem::take(&mut undecodable) {
+                // Never half-applied: the commit goes whole, as a torn one does.
+                pending.clear();
+                report.undecodable_commits += 1;
+            }
             if last {
                 for rec in pending.drain(..) {
                     report.records += 1;

@@ -242,6 +242,8 @@ impl WalTail {
         out: &mut Vec<Record>,
     ) -> Result<Option<u64>, WalError> {
         let mut at = self.pos.offset;
+        let commit_start = out.len();
+        let mut undecodable = false;
         loop {
             if !self.fill(at, HEADER_LEN)? {
                 return Ok(None);
@@ -266,11 +268,16 @@ impl WalTail {
             if kinds.wants(encoding::record_kind(kind, payload)) {
                 match encoding::decode(kind, payload) {
                     Ok(r) => out.push(r),
-                    Err(_) => return Ok(None),
+                    // Written whole (the CRC matches) yet not a record: skipped with its commit,
+                    // as replay skips it, rather than waited on for ever.
+                    Err(_) => undecodable = true,
                 }
             }
             at += (HEADER_LEN + len) as u64;
             if ty & FLAG_MORE == 0 {
+                if undecodable {
+                    out.truncate(commit_start);
+                }
                 return Ok(Some(at));
             }
         }

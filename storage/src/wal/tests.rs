@@ -1015,7 +1015,7 @@ fn damaged_compressed_frame(r: &Record, damage: impl FnOnce(&mut Vec<u8>)) -> Ve
 }
 
 #[test]
-fn a_corrupt_compressed_payload_is_a_decode_error_and_ends_replay_there() {
+fn a_commit_written_whole_that_does_not_decode_is_skipped_and_later_ones_replay() {
     type Damage = fn(&mut Vec<u8>);
     let damages: [(&str, Damage); 4] = [
         ("block cut short", |p| p.truncate(p.len() - 10)),
@@ -1047,23 +1047,23 @@ fn a_corrupt_compressed_payload_is_a_decode_error_and_ends_replay_there() {
         f.write_all(&bad).unwrap();
         drop(f);
 
-        let (got, rep) = all_with_report(d.path());
-        assert!(same(&got, &commits.concat()), "{what}");
-        assert!(
-            rep.corrupt.as_deref().unwrap_or("").contains("undecodable"),
-            "{what}: {rep:?}"
-        );
-        let mut tail = WalTail::new(d.path(), WalPosition::default());
-        assert!(
-            same(&drain(&mut tail, RecordKinds::ALL), &commits.concat()),
-            "{what}"
-        );
-
-        // Open checks framing and CRCs only, as it always has: a frame whose CRC matches was
-        // written whole, so it is not a torn tail. Replay stops at it every time (above).
-        let (_, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
+        // Open checks framing and CRCs only: a frame whose CRC matches was written whole, so it
+        // is not a torn tail and stays; the commits logged after it must not be lost behind it.
+        let (mut w, rep) = Wal::open(d.path(), opts(1 << 20)).unwrap();
         assert!(rep.is_clean(), "{what}");
         assert_eq!(seg_len(d.path(), 0), good + bad.len() as u64, "{what}");
+        let later = vec![scrape(100_000, 0..10)];
+        w.log(&later).unwrap();
+        drop(w);
+
+        let want: Vec<Record> = commits.concat().into_iter().chain(later).collect();
+        let (got, rep) = all_with_report(d.path());
+        assert!(same(&got, &want), "{what}");
+        assert_eq!(rep.corrupt, None, "{what}");
+        assert_eq!(rep.undecodable_commits, 1, "{what}: {rep:?}");
+        assert!(rep.undecodable.is_some(), "{what}");
+        let mut tail = WalTail::new(d.path(), WalPosition::default());
+        assert!(same(&drain(&mut tail, RecordKinds::ALL), &want), "{what}");
     }
 }
 
