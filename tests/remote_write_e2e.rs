@@ -355,14 +355,18 @@ async fn an_outage_and_a_sigkill_restart_lose_and_repeat_nothing() {
     };
     let dir = temp_dir("remote-write-outage");
     let port = free_port();
-    let receiver = start_prometheus(
-        &prom,
-        &dir,
-        &dir.join("prometheus-data"),
-        port,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .await;
+    // Started twice on the same data directory and port: before and after the outage.
+    let data = dir.join("prometheus-data");
+    let start_receiver = || {
+        start_prometheus(
+            &prom,
+            &dir,
+            &data,
+            port,
+            &["--web.enable-remote-write-receiver"],
+        )
+    };
+    let receiver = start_receiver().await;
     let targets = targets().await;
     let cfg = dir.join("edgeprom.yml");
     let url = format!("{}/api/v1/write", receiver.base);
@@ -383,14 +387,7 @@ async fn an_outage_and_a_sigkill_restart_lose_and_repeat_nothing() {
     drop(ep);
     let ep = start(&dir, &cfg, &[]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let receiver = start_prometheus(
-        &prom,
-        &dir,
-        &dir.join("prometheus-data"),
-        port,
-        &["--web.enable-remote-write-receiver"],
-    )
-    .await;
+    let receiver = start_receiver().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let at = now_ms() - 500;

@@ -6,12 +6,9 @@
 
 use super::*;
 use crate::fault::{WritePath, inject};
+use crate::tests::{seconds, small_blocks, up};
 
 const ERRNOS: [i32; 2] = [libc::EIO, libc::ENOSPC];
-
-fn up(job: &str) -> Labels {
-    Labels::from_pairs([("__name__", "up"), ("job", job)])
-}
 
 /// Commits one sample per second on up{job=a..c}, value = second; stops at the first refusal.
 fn fill(s: &Storage, from: i64, to: i64) -> Result<(), String> {
@@ -24,16 +21,6 @@ fn fill(s: &Storage, from: i64, to: i64) -> Result<(), String> {
         app.commit().map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn seconds(s: &Storage, job: &str) -> Vec<i64> {
-    s.samples(&up(job), i64::MIN, i64::MAX)
-        .iter()
-        .map(|x| {
-            assert_eq!(x.v, (x.t / 1000) as f64);
-            x.t / 1000
-        })
-        .collect()
 }
 
 fn assert_all(s: &Storage, want: &[i64], what: &str) {
@@ -58,14 +45,6 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn small_blocks() -> Options {
-    Options {
-        chunk_file_size: 1 << 20,
-        block_range_ms: 100_000,
-        ..Options::default()
-    }
 }
 
 fn is_errno(e: &impl std::fmt::Display, errno: i32) -> bool {

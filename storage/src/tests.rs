@@ -16,7 +16,7 @@ fn options() -> Options {
     }
 }
 
-fn up(job: &str) -> Labels {
+pub(crate) fn up(job: &str) -> Labels {
     Labels::from_pairs([("__name__", "up"), ("job", job)])
 }
 
@@ -189,7 +189,7 @@ fn select_filters_by_matchers_and_time() {
     assert_eq!(s.label_names(&[]), ["__name__", "job"]);
 }
 
-fn small_blocks() -> Options {
+pub(crate) fn small_blocks() -> Options {
     Options {
         chunk_file_size: 1 << 20,
         block_range_ms: 100_000,
@@ -208,7 +208,7 @@ fn fill(s: &Storage, from: i64, secs: i64) {
     }
 }
 
-fn seconds(s: &Storage, job: &str) -> Vec<i64> {
+pub(crate) fn seconds(s: &Storage, job: &str) -> Vec<i64> {
     s.samples(&up(job), i64::MIN, i64::MAX)
         .iter()
         .map(|x| {
